@@ -1,0 +1,152 @@
+-- Countersign schema, SQLite dialect. Times are milliseconds since the Unix epoch (UTC);
+-- JSON documents are TEXT; identifiers are UUIDv7 text, so they sort by creation time.
+-- Keep in step with ../postgres/0001_init.sql: same tables, columns and meanings.
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE user_roles (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    role    TEXT NOT NULL CHECK (role IN ('reviewer', 'senior_reviewer', 'admin', 'auditor')),
+    PRIMARY KEY (user_id, role)
+);
+
+CREATE TABLE teams (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE team_members (
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (team_id, user_id)
+);
+
+CREATE TABLE agents (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    description   TEXT NOT NULL DEFAULT '',
+    owner_user_id TEXT REFERENCES users(id),
+    created_at    INTEGER NOT NULL
+);
+
+-- A gate is a stable identity; what it does lives in its versions.
+CREATE TABLE gates (
+    id          TEXT PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+-- Published versions are immutable; a gate has at most one draft (published_at IS NULL).
+CREATE TABLE gate_versions (
+    gate_id      TEXT NOT NULL REFERENCES gates(id),
+    version      INTEGER NOT NULL,
+    definition   TEXT NOT NULL,
+    created_by   TEXT REFERENCES users(id),
+    created_at   INTEGER NOT NULL,
+    published_by TEXT REFERENCES users(id),
+    published_at INTEGER,
+    PRIMARY KEY (gate_id, version)
+);
+
+CREATE TABLE action_requests (
+    id               TEXT PRIMARY KEY,
+    agent_id         TEXT NOT NULL REFERENCES agents(id),
+    idempotency_key  TEXT NOT NULL,
+    body_sha256      TEXT NOT NULL,
+    action_type      TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    current_state    TEXT,
+    inputs           TEXT,
+    reasoning        TEXT NOT NULL DEFAULT '',
+    alternatives     TEXT,
+    confidence       REAL,
+    amount_minor     INTEGER,
+    currency         TEXT,
+    counterparty     TEXT,
+    customer_tier    TEXT,
+    record_count     INTEGER,
+    recipient_count  INTEGER,
+    risk_class       TEXT,
+    acting_for       TEXT,
+    tenant           TEXT,
+    callback_url     TEXT,
+    deadline_at      INTEGER,
+    supersedes_id    TEXT REFERENCES action_requests(id),
+    tier             TEXT NOT NULL CHECK (tier IN ('auto', 'log', 'review', 'dual', 'block')),
+    status           TEXT NOT NULL,
+    gate_id          TEXT REFERENCES gates(id),
+    gate_version     INTEGER,
+    matched_rules    TEXT NOT NULL DEFAULT '[]',
+    explanation      TEXT NOT NULL DEFAULT '',
+    state_version    INTEGER NOT NULL DEFAULT 1,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    decided_at       INTEGER,
+    UNIQUE (agent_id, idempotency_key),
+    FOREIGN KEY (gate_id, gate_version) REFERENCES gate_versions(gate_id, version)
+);
+
+CREATE INDEX action_requests_status_created ON action_requests (status, created_at, id);
+CREATE INDEX action_requests_agent_created ON action_requests (agent_id, created_at);
+CREATE INDEX action_requests_gate_created ON action_requests (gate_id, created_at);
+
+-- Every change to what a reviewer can see is a new state version with its content hash.
+CREATE TABLE request_states (
+    request_id   TEXT NOT NULL REFERENCES action_requests(id),
+    version      INTEGER NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    snapshot     TEXT NOT NULL,
+    cause        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (request_id, version)
+);
+
+CREATE TABLE decisions (
+    id             TEXT PRIMARY KEY,
+    request_id     TEXT NOT NULL REFERENCES action_requests(id),
+    reviewer_id    TEXT REFERENCES users(id),
+    kind           TEXT NOT NULL CHECK (kind IN ('approve', 'approve_with_edit', 'reject', 'escalate', 'expire')),
+    state_version  INTEGER NOT NULL,
+    edited_payload TEXT,
+    reason_code    TEXT,
+    reason_text    TEXT,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE INDEX decisions_request ON decisions (request_id, created_at);
+CREATE INDEX decisions_reviewer ON decisions (reviewer_id, created_at);
+
+-- Append-only, hash-chained: hash = SHA-256(prev_hash || canonical event bytes).
+CREATE TABLE audit_events (
+    seq         INTEGER PRIMARY KEY,
+    occurred_at INTEGER NOT NULL,
+    actor_kind  TEXT NOT NULL CHECK (actor_kind IN ('user', 'agent', 'system')),
+    actor_id    TEXT,
+    event_type  TEXT NOT NULL,
+    request_id  TEXT,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+
+CREATE INDEX audit_events_request ON audit_events (request_id, seq);
+CREATE INDEX audit_events_actor ON audit_events (actor_id, seq);
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'audit_events is append-only');
+END;
+
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'audit_events is append-only');
+END;

@@ -1,0 +1,71 @@
+//! The document shell, the router and the navigation every screen shares.
+
+use crate::inbox::InboxPage;
+use crate::shell::{NotBuiltYet, TopNav};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+/// The HTML document around every page. Only islands hydrate (see `hydrate` in lib.rs), so
+/// every page is complete server HTML and works without JavaScript.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options islands=true/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="countersign" href="/pkg/countersign.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
+        <Meta name="description" content="Countersign: the approval inbox for AI-agent actions"/>
+        <Title formatter=|page: String| format!("{page} · Countersign")/>
+        <Router>
+            <TopNav/>
+            <main id="main">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=InboxPage ssr=SsrMode::Async/>
+                    <Route path=path!("/inbox") view=InboxPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=|| view! { <NotBuiltYet title="Audit" what="The audit explorer: every event with its hash chain, per-request timelines, verification and export."/> }/>
+                    <Route path=path!("/gates") view=|| view! { <NotBuiltYet title="Gates" what="Gates, their tiers and thresholds, policy versions and the draft editor."/> }/>
+                    <Route path=path!("/stats") view=|| view! { <NotBuiltYet title="Stats" what="Approval rates per gate, time to decision, rubber-stamp alarms and what-if backtests."/> }/>
+                    <Route path=path!("/admin") view=|| view! { <NotBuiltYet title="Admin" what="Users, teams, roles, agents and their API tokens."/> }/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(axum::http::StatusCode::NOT_FOUND);
+        }
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="empty-state">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. "<a href="/inbox">"Go to the inbox"</a>"."</p>
+        </section>
+    }
+}

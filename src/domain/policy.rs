@@ -1,0 +1,611 @@
+//! Gate policy: which tier an action request gets, and why.
+//!
+//! A [`GateDefinition`] is what an admin writes (and what is stored, as JSON, per gate version).
+//! [`compile`] validates a set of definitions into a [`Policy`]; [`Policy::evaluate`] is the pure,
+//! allocation-light function every request goes through.
+//!
+//! Semantics, chosen so that a policy can only fail closed:
+//! - Every gate whose action patterns match the request is evaluated; no match means `review`.
+//! - Within a gate the tier is the strictest of the gate's base tier and every rule whose
+//!   conditions all hold. Across gates the strictest gate wins. Adding a rule therefore never
+//!   makes any request's tier less strict.
+//! - A condition on an attribute the request does not carry holds: an amount that was not stated
+//!   cannot be shown to be under a threshold. The explanation says so.
+//! - An amount threshold in one currency holds for amounts in a currency it has no threshold for.
+
+use super::money::{Currency, Money, MoneyError};
+use super::tier::Tier;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// A gate as an admin writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateDefinition {
+    /// Stable identifier (slug), e.g. `refunds`.
+    pub key: String,
+    pub name: String,
+    /// Action types this gate applies to: exact (`payment.refund`) or prefix (`payment.*`).
+    pub action_types: Vec<String>,
+    /// The tier when no rule raises it.
+    pub base_tier: Tier,
+    #[serde(default)]
+    pub rules: Vec<RuleDefinition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDefinition {
+    /// Stable identifier within the gate, e.g. `large-refund`.
+    pub key: String,
+    /// All conditions must hold for the rule to apply.
+    pub when: Vec<Condition>,
+    pub tier: Tier,
+}
+
+/// One test over a request attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "attribute", deny_unknown_fields)]
+pub enum Condition {
+    /// Amount strictly above a threshold; thresholds per currency.
+    AmountAbove { thresholds: Vec<Threshold> },
+    RecordCountAbove { count: i64 },
+    RecipientCountAbove { count: i64 },
+    /// Confidence strictly below a value in [0, 1].
+    ConfidenceBelow { value: f64 },
+    CustomerTierIn { tiers: Vec<String> },
+    RiskClassIn { classes: Vec<String> },
+    AgentIn { agents: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// Decimal string, e.g. "1000.00".
+    pub amount: String,
+    pub currency: String,
+}
+
+/// The attributes of a request that policy looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    pub action_type: &'a str,
+    pub agent: &'a str,
+    pub amount: Option<Money>,
+    pub record_count: Option<i64>,
+    pub recipient_count: Option<i64>,
+    pub confidence: Option<f64>,
+    pub customer_tier: Option<&'a str>,
+    pub risk_class: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A validated, ready-to-evaluate set of gates, each with its version.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    gates: Vec<CompiledGate>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledGate {
+    definition: GateDefinition,
+    version: i64,
+    patterns: Vec<Pattern>,
+    rules: Vec<Vec<CompiledCondition>>,
+}
+
+#[derive(Debug, Clone)]
+enum Pattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl Pattern {
+    fn matches(&self, action_type: &str) -> bool {
+        match self {
+            Pattern::Exact(s) => s == action_type,
+            Pattern::Prefix(p) => action_type.starts_with(p.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CompiledCondition {
+    AmountAbove(Vec<Money>),
+    RecordCountAbove(i64),
+    RecipientCountAbove(i64),
+    ConfidenceBelow(f64),
+    CustomerTierIn(Vec<String>),
+    RiskClassIn(Vec<String>),
+    AgentIn(Vec<String>),
+}
+
+/// The outcome of evaluating one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub tier: Tier,
+    /// The gates that matched, strictest first; empty when none matched (fail closed).
+    pub gates: Vec<GateOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateOutcome {
+    pub gate_key: String,
+    pub version: i64,
+    pub tier: Tier,
+    /// Keys of the rules whose conditions all held.
+    pub matched_rules: Vec<String>,
+}
+
+impl Evaluation {
+    /// The gate that decided the tier, if any gate matched.
+    pub fn deciding_gate(&self) -> Option<&GateOutcome> {
+        self.gates.first()
+    }
+}
+
+fn valid_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn compile_pattern(path: &str, p: &str) -> Result<Pattern, PolicyError> {
+    let body = p.strip_suffix('*');
+    let core = body.unwrap_or(p);
+    let ok_chars = core
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-');
+    if !ok_chars || core.contains('*') || (body.is_none() && core.is_empty()) || core.len() > 128 {
+        return Err(invalid(
+            path,
+            format!("{p:?} is not an action type such as payment.refund or a prefix such as payment.*"),
+        ));
+    }
+    Ok(match body {
+        Some(prefix) => Pattern::Prefix(prefix.to_owned()),
+        None => Pattern::Exact(p.to_owned()),
+    })
+}
+
+fn compile_condition(path: &str, c: &Condition) -> Result<CompiledCondition, PolicyError> {
+    let non_empty = |items: &Vec<String>, what: &str| {
+        if items.is_empty() || items.iter().any(|s| s.trim().is_empty()) {
+            Err(invalid(path, format!("list at least one {what}, none blank")))
+        } else {
+            Ok(items.clone())
+        }
+    };
+    Ok(match c {
+        Condition::AmountAbove { thresholds } => {
+            if thresholds.is_empty() {
+                return Err(invalid(path, "give at least one threshold"));
+            }
+            let mut out: Vec<Money> = Vec::with_capacity(thresholds.len());
+            for (i, t) in thresholds.iter().enumerate() {
+                let m = Money::parse(&t.amount, &t.currency).map_err(|e: MoneyError| {
+                    invalid(format!("{path}.thresholds[{i}]"), e.to_string())
+                })?;
+                if out.iter().any(|o| o.currency == m.currency) {
+                    return Err(invalid(
+                        format!("{path}.thresholds[{i}]"),
+                        format!("{} has two thresholds", m.currency.code()),
+                    ));
+                }
+                out.push(m);
+            }
+            CompiledCondition::AmountAbove(out)
+        }
+        Condition::RecordCountAbove { count } | Condition::RecipientCountAbove { count } => {
+            if *count < 0 {
+                return Err(invalid(path, "count must not be negative"));
+            }
+            if matches!(c, Condition::RecordCountAbove { .. }) {
+                CompiledCondition::RecordCountAbove(*count)
+            } else {
+                CompiledCondition::RecipientCountAbove(*count)
+            }
+        }
+        Condition::ConfidenceBelow { value } => {
+            if !(0.0..=1.0).contains(value) {
+                return Err(invalid(path, "confidence must be between 0 and 1"));
+            }
+            CompiledCondition::ConfidenceBelow(*value)
+        }
+        Condition::CustomerTierIn { tiers } => {
+            CompiledCondition::CustomerTierIn(non_empty(tiers, "customer tier")?)
+        }
+        Condition::RiskClassIn { classes } => {
+            CompiledCondition::RiskClassIn(non_empty(classes, "risk class")?)
+        }
+        Condition::AgentIn { agents } => CompiledCondition::AgentIn(non_empty(agents, "agent")?),
+    })
+}
+
+/// Validates gate definitions (each with its version) into an evaluable policy.
+pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError> {
+    let mut compiled = Vec::with_capacity(gates.len());
+    for (definition, version) in gates {
+        let gp = format!("gates[{}]", definition.key);
+        if !valid_key(&definition.key) {
+            return Err(invalid(
+                format!("{gp}.key"),
+                "use lower-case letters, digits, '-' or '_' (at most 64)",
+            ));
+        }
+        if compiled.iter().any(|g: &CompiledGate| g.definition.key == definition.key) {
+            return Err(invalid(format!("{gp}.key"), "two gates share this key"));
+        }
+        if definition.name.trim().is_empty() {
+            return Err(invalid(format!("{gp}.name"), "a gate needs a name"));
+        }
+        if definition.action_types.is_empty() {
+            return Err(invalid(format!("{gp}.action_types"), "list at least one action type"));
+        }
+        let patterns = definition
+            .action_types
+            .iter()
+            .enumerate()
+            .map(|(i, p)| compile_pattern(&format!("{gp}.action_types[{i}]"), p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rules = Vec::with_capacity(definition.rules.len());
+        for (ri, rule) in definition.rules.iter().enumerate() {
+            let rp = format!("{gp}.rules[{ri}]");
+            if !valid_key(&rule.key) {
+                return Err(invalid(format!("{rp}.key"), "use lower-case letters, digits, '-' or '_'"));
+            }
+            if definition.rules[..ri].iter().any(|r| r.key == rule.key) {
+                return Err(invalid(format!("{rp}.key"), "two rules share this key"));
+            }
+            if rule.when.is_empty() {
+                return Err(invalid(
+                    format!("{rp}.when"),
+                    "a rule needs at least one condition; use the gate's base tier for 'always'",
+                ));
+            }
+            if rule.tier <= definition.base_tier {
+                return Err(invalid(
+                    format!("{rp}.tier"),
+                    format!(
+                        "rule tier {} is not stricter than the gate's base tier {}, so the rule could never change anything",
+                        rule.tier, definition.base_tier
+                    ),
+                ));
+            }
+            let conds = rule
+                .when
+                .iter()
+                .enumerate()
+                .map(|(ci, c)| compile_condition(&format!("{rp}.when[{ci}]"), c))
+                .collect::<Result<Vec<_>, _>>()?;
+            rules.push(conds);
+        }
+        compiled.push(CompiledGate {
+            definition,
+            version,
+            patterns,
+            rules,
+        });
+    }
+    Ok(Policy { gates: compiled })
+}
+
+impl CompiledCondition {
+    fn holds(&self, f: &Facts<'_>) -> bool {
+        match self {
+            CompiledCondition::AmountAbove(ts) => match f.amount {
+                None => true,
+                Some(a) => match ts.iter().find(|t| t.currency == a.currency) {
+                    Some(t) => a.minor > t.minor,
+                    None => true,
+                },
+            },
+            CompiledCondition::RecordCountAbove(n) => f.record_count.is_none_or(|c| c > *n),
+            CompiledCondition::RecipientCountAbove(n) => f.recipient_count.is_none_or(|c| c > *n),
+            CompiledCondition::ConfidenceBelow(v) => f.confidence.is_none_or(|c| c < *v),
+            CompiledCondition::CustomerTierIn(ts) => {
+                f.customer_tier.is_none_or(|t| ts.iter().any(|x| x == t))
+            }
+            CompiledCondition::RiskClassIn(cs) => {
+                f.risk_class.is_none_or(|t| cs.iter().any(|x| x == t))
+            }
+            CompiledCondition::AgentIn(agents) => agents.iter().any(|x| x == f.agent),
+        }
+    }
+
+    fn explain(&self, f: &Facts<'_>, out: &mut String) {
+        let _ = match self {
+            CompiledCondition::AmountAbove(ts) => match f.amount {
+                None => write!(out, "amount not stated"),
+                Some(a) => match ts.iter().find(|t| t.currency == a.currency) {
+                    Some(t) => write!(out, "amount {a} > {t} threshold"),
+                    None => write!(out, "amount {a} has no threshold in {}", a.currency.code()),
+                },
+            },
+            CompiledCondition::RecordCountAbove(n) => match f.record_count {
+                None => write!(out, "record count not stated"),
+                Some(c) => write!(out, "{c} records > {n}"),
+            },
+            CompiledCondition::RecipientCountAbove(n) => match f.recipient_count {
+                None => write!(out, "recipient count not stated"),
+                Some(c) => write!(out, "{c} recipients > {n}"),
+            },
+            CompiledCondition::ConfidenceBelow(v) => match f.confidence {
+                None => write!(out, "confidence not stated"),
+                Some(c) => write!(out, "confidence {c:.2} < {v:.2}"),
+            },
+            CompiledCondition::CustomerTierIn(_) => match f.customer_tier {
+                None => write!(out, "customer tier not stated"),
+                Some(t) => write!(out, "customer tier {t}"),
+            },
+            CompiledCondition::RiskClassIn(_) => match f.risk_class {
+                None => write!(out, "risk class not stated"),
+                Some(t) => write!(out, "risk class {t}"),
+            },
+            CompiledCondition::AgentIn(_) => write!(out, "agent {}", f.agent),
+        };
+    }
+}
+
+impl Policy {
+    pub fn empty() -> Policy {
+        Policy { gates: Vec::new() }
+    }
+
+    pub fn gate_definitions(&self) -> impl Iterator<Item = (&GateDefinition, i64)> {
+        self.gates.iter().map(|g| (&g.definition, g.version))
+    }
+
+    /// The tier for a request, with the gates and rules that produced it.
+    pub fn evaluate(&self, facts: &Facts<'_>) -> Evaluation {
+        let mut gates: Vec<GateOutcome> = Vec::new();
+        for gate in &self.gates {
+            if !gate.patterns.iter().any(|p| p.matches(facts.action_type)) {
+                continue;
+            }
+            let mut tier = gate.definition.base_tier;
+            let mut matched_rules = Vec::new();
+            for (ri, conds) in gate.rules.iter().enumerate() {
+                if conds.iter().all(|c| c.holds(facts)) {
+                    let rule = &gate.definition.rules[ri];
+                    tier = tier.strictest(rule.tier);
+                    matched_rules.push(rule.key.clone());
+                }
+            }
+            gates.push(GateOutcome {
+                gate_key: gate.definition.key.clone(),
+                version: gate.version,
+                tier,
+                matched_rules,
+            });
+        }
+        // Stable sort keeps definition order among equally strict gates.
+        gates.sort_by(|a, b| b.tier.cmp(&a.tier));
+        let tier = gates.first().map(|g| g.tier).unwrap_or(Tier::Review);
+        Evaluation { tier, gates }
+    }
+
+    /// A sentence a reviewer reads: "review because amount 4,200.00 EUR > 1,000.00 EUR threshold
+    /// (rule large-refund, gate Refunds v3)".
+    pub fn explain(&self, facts: &Facts<'_>, evaluation: &Evaluation) -> String {
+        let Some(deciding) = evaluation.deciding_gate() else {
+            return format!(
+                "review because no gate matches action type {}; unmatched actions fail closed",
+                facts.action_type
+            );
+        };
+        let Some(gate) = self.gates.iter().find(|g| g.definition.key == deciding.gate_key) else {
+            return format!("{} by gate {}", evaluation.tier, deciding.gate_key);
+        };
+        let label = format!("gate {} v{}", gate.definition.name, gate.version);
+        let deciding_rules: Vec<usize> = gate
+            .definition
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| deciding.matched_rules.contains(&r.key) && r.tier == deciding.tier)
+            .map(|(i, _)| i)
+            .collect();
+        if deciding_rules.is_empty() {
+            return format!("{} by default ({label})", evaluation.tier);
+        }
+        let mut out = format!("{} because ", evaluation.tier);
+        for (n, ri) in deciding_rules.iter().enumerate() {
+            if n > 0 {
+                out.push_str("; and ");
+            }
+            for (ci, cond) in gate.rules[*ri].iter().enumerate() {
+                if ci > 0 {
+                    out.push_str(" and ");
+                }
+                cond.explain(facts, &mut out);
+            }
+            let _ = write!(out, " (rule {}", gate.definition.rules[*ri].key);
+            out.push(')');
+        }
+        let _ = write!(out, ", {label}");
+        out
+    }
+}
+
+/// Parses the currency of a stated amount for [`Facts`]; kept here so callers share one path.
+pub fn money_fact(minor: Option<i64>, currency: Option<&str>) -> Option<Money> {
+    let currency = Currency::parse(currency?).ok()?;
+    Some(Money::from_minor(minor?, currency))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refunds() -> GateDefinition {
+        serde_json::from_value(serde_json::json!({
+            "key": "refunds",
+            "name": "Refunds",
+            "action_types": ["payment.refund"],
+            "base_tier": "auto",
+            "rules": [
+                {"key": "over-100", "when": [{"attribute": "amount_above", "thresholds": [{"amount": "100", "currency": "EUR"}]}], "tier": "log"},
+                {"key": "over-1000", "when": [{"attribute": "amount_above", "thresholds": [{"amount": "1000", "currency": "EUR"}, {"amount": "1100", "currency": "USD"}]}], "tier": "review"},
+                {"key": "enterprise-large", "when": [
+                    {"attribute": "customer_tier_in", "tiers": ["enterprise"]},
+                    {"attribute": "amount_above", "thresholds": [{"amount": "5000", "currency": "EUR"}]}
+                ], "tier": "dual"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn payments_catch_all() -> GateDefinition {
+        serde_json::from_value(serde_json::json!({
+            "key": "payments",
+            "name": "All payments",
+            "action_types": ["payment.*"],
+            "base_tier": "log",
+            "rules": [
+                {"key": "low-confidence", "when": [{"attribute": "confidence_below", "value": 0.5}], "tier": "review"}
+            ]
+        }))
+        .unwrap()
+    }
+
+    fn eur(s: &str) -> Option<Money> {
+        Some(Money::parse(s, "EUR").unwrap())
+    }
+
+    fn refund(amount: Option<Money>) -> Facts<'static> {
+        Facts {
+            action_type: "payment.refund",
+            agent: "refund-bot",
+            amount,
+            confidence: Some(0.9),
+            customer_tier: Some("smb"),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn thresholds_raise_the_tier_step_by_step() {
+        let p = compile(vec![(refunds(), 3)]).unwrap();
+        assert_eq!(p.evaluate(&refund(eur("50"))).tier, Tier::Auto);
+        assert_eq!(p.evaluate(&refund(eur("100"))).tier, Tier::Auto, "strictly above");
+        assert_eq!(p.evaluate(&refund(eur("100.01"))).tier, Tier::Log);
+        let e = p.evaluate(&refund(eur("4200")));
+        assert_eq!(e.tier, Tier::Review);
+        assert_eq!(e.gates[0].matched_rules, vec!["over-100", "over-1000"]);
+        assert_eq!(e.gates[0].version, 3);
+    }
+
+    #[test]
+    fn explanation_names_the_amount_threshold_rule_and_version() {
+        let p = compile(vec![(refunds(), 3)]).unwrap();
+        let f = refund(eur("4200"));
+        let e = p.evaluate(&f);
+        assert_eq!(
+            p.explain(&f, &e),
+            "review because amount 4,200.00 EUR > 1,000.00 EUR threshold (rule over-1000), gate Refunds v3"
+        );
+        let small = refund(eur("5"));
+        assert_eq!(p.explain(&small, &p.evaluate(&small)), "auto by default (gate Refunds v3)");
+    }
+
+    #[test]
+    fn all_conditions_of_a_rule_must_hold() {
+        let p = compile(vec![(refunds(), 1)]).unwrap();
+        let mut f = refund(eur("6000"));
+        assert_eq!(p.evaluate(&f).tier, Tier::Review);
+        f.customer_tier = Some("enterprise");
+        assert_eq!(p.evaluate(&f).tier, Tier::Dual);
+    }
+
+    #[test]
+    fn unmatched_action_types_fail_closed_to_review() {
+        let p = compile(vec![(refunds(), 1)]).unwrap();
+        let f = Facts {
+            action_type: "contract.amend",
+            ..Facts::default()
+        };
+        let e = p.evaluate(&f);
+        assert_eq!(e.tier, Tier::Review);
+        assert!(e.gates.is_empty());
+        assert!(p.explain(&f, &e).contains("no gate matches action type contract.amend"));
+        assert_eq!(Policy::empty().evaluate(&f).tier, Tier::Review);
+    }
+
+    #[test]
+    fn missing_attributes_and_foreign_currencies_fail_closed() {
+        let p = compile(vec![(refunds(), 1)]).unwrap();
+        assert_eq!(p.evaluate(&refund(None)).tier, Tier::Review);
+        let jpy = Some(Money::parse("10", "JPY").unwrap());
+        assert_eq!(p.evaluate(&refund(jpy)).tier, Tier::Review);
+        let usd = Some(Money::parse("1050", "USD").unwrap());
+        assert_eq!(p.evaluate(&refund(usd)).tier, Tier::Log, "USD has its own threshold");
+    }
+
+    #[test]
+    fn the_strictest_of_several_matching_gates_wins() {
+        let p = compile(vec![(refunds(), 1), (payments_catch_all(), 7)]).unwrap();
+        let f = refund(eur("50"));
+        let e = p.evaluate(&f);
+        assert_eq!(e.tier, Tier::Log);
+        assert_eq!(e.deciding_gate().unwrap().gate_key, "payments");
+        let mut unsure = refund(eur("50"));
+        unsure.confidence = Some(0.2);
+        assert_eq!(p.evaluate(&unsure).tier, Tier::Review);
+        let vendor = Facts {
+            action_type: "payment.vendor",
+            confidence: Some(0.99),
+            ..Facts::default()
+        };
+        assert_eq!(p.evaluate(&vendor).tier, Tier::Log, "prefix match");
+    }
+
+    #[test]
+    fn invalid_definitions_are_refused_with_the_path() {
+        let mut g = refunds();
+        g.rules[1].when = vec![Condition::AmountAbove {
+            thresholds: vec![Threshold {
+                amount: "1000".into(),
+                currency: "EUX".into(),
+            }],
+        }];
+        let err = compile(vec![(g, 1)]).unwrap_err().to_string();
+        assert!(err.starts_with("gates[refunds].rules[1].when[0].thresholds[0]: unknown currency"), "{err}");
+
+        let mut g = refunds();
+        g.rules[0].tier = Tier::Auto;
+        let err = compile(vec![(g, 1)]).unwrap_err().to_string();
+        assert!(err.contains("rules[0].tier") && err.contains("never change"), "{err}");
+
+        let mut g = refunds();
+        g.action_types = vec!["payment.*.x".into()];
+        assert!(compile(vec![(g, 1)]).is_err());
+
+        let mut g = refunds();
+        g.rules[0].when = vec![Condition::ConfidenceBelow { value: 1.5 }];
+        assert!(compile(vec![(g, 1)]).unwrap_err().to_string().contains("between 0 and 1"));
+
+        assert!(compile(vec![(refunds(), 1), (refunds(), 2)])
+            .unwrap_err()
+            .to_string()
+            .contains("two gates share this key"));
+
+        let unknown_field = serde_json::from_value::<GateDefinition>(serde_json::json!({
+            "key": "x", "name": "X", "action_types": ["a"], "base_tier": "auto", "colour": "red"
+        }));
+        assert!(unknown_field.is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Storage of gates and their versions (both engines).
+
+use crate::domain::policy::{self, GateDefinition, Policy};
+use crate::on_db;
+use crate::on_tx;
+use crate::server::db::{Db, Tx};
+
+/// Creates a gate with `definition` as its first, published version. Returns the gate id.
+pub async fn create_published(
+    tx: &mut Tx,
+    id: &str,
+    definition: &GateDefinition,
+    by: Option<&str>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(definition).expect("gate definitions serialise");
+    on_tx!(tx, |c| {
+        sqlx::query("INSERT INTO gates (id, key, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(&definition.key)
+            .bind(&definition.name)
+            .bind(at)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(
+            "INSERT INTO gate_versions (gate_id, version, definition, created_by, created_at, \
+             published_by, published_at) VALUES ($1, 1, $2, $3, $4, $3, $4)",
+        )
+        .bind(id)
+        .bind(&json)
+        .bind(by)
+        .bind(at)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct PublishedRow {
+    gate_id: String,
+    version: i64,
+    definition: String,
+}
+
+/// The live policy: the newest published version of every gate, with gate ids by key.
+pub async fn live_policy(db: &Db) -> anyhow::Result<(Policy, Vec<(String, String)>)> {
+    let rows: Vec<PublishedRow> = on_db!(db, |p| {
+        sqlx::query_as(
+            "SELECT v.gate_id, v.version, v.definition FROM gate_versions v \
+             WHERE v.published_at IS NOT NULL AND v.version = (SELECT MAX(w.version) \
+             FROM gate_versions w WHERE w.gate_id = v.gate_id AND w.published_at IS NOT NULL) \
+             ORDER BY v.gate_id",
+        )
+        .fetch_all(p)
+        .await
+    })?;
+    let mut defs = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows {
+        let d: GateDefinition = serde_json::from_str(&r.definition)?;
+        ids.push((d.key.clone(), r.gate_id));
+        defs.push((d, r.version));
+    }
+    Ok((policy::compile(defs)?, ids))
+}

@@ -1,0 +1,248 @@
+//! The reviewer inbox: open action requests, oldest first, with the time left to decide.
+
+mod keyboard;
+#[cfg(feature = "ssr")]
+pub mod queries;
+
+use crate::domain::money::{Currency, Money};
+use crate::domain::time::{compact_duration, iso_utc};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+pub use keyboard::KeyboardHelp;
+
+/// Rows per page. Small enough to scan, large enough to triage without paging constantly.
+pub const PAGE_SIZE: i64 = 50;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxRow {
+    pub id: String,
+    pub action_type: String,
+    pub agent_name: String,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub counterparty: Option<String>,
+    pub record_count: Option<i64>,
+    pub recipient_count: Option<i64>,
+    pub tier: String,
+    pub status: String,
+    pub gate_name: Option<String>,
+    pub gate_version: Option<i64>,
+    pub explanation: String,
+    pub created_at: i64,
+    pub deadline_at: Option<i64>,
+}
+
+impl InboxRow {
+    /// The one line a reviewer reads first: amount and counterparty, or the size of a bulk action.
+    pub fn summary(&self) -> String {
+        let amount = match (self.amount_minor, self.currency.as_deref()) {
+            (Some(minor), Some(code)) => Currency::parse(code)
+                .map(|c| Money::from_minor(minor, c).to_string())
+                .ok(),
+            _ => None,
+        };
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(amount);
+        parts.extend(self.counterparty.clone());
+        if let Some(n) = self.recipient_count {
+            parts.push(format!("{n} recipients"));
+        }
+        if let Some(n) = self.record_count {
+            parts.push(format!("{n} records"));
+        }
+        parts.join(" · ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxPage {
+    pub rows: Vec<InboxRow>,
+    pub open_total: i64,
+    /// Keyset cursor for the next page, if there is one.
+    pub next_after: Option<String>,
+    /// Server time of the query, so every "time left" on the page is computed from one instant.
+    pub now: i64,
+}
+
+/// A keyset position: the last row's creation time and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.id)
+    }
+
+    pub fn parse(s: &str) -> Result<Cursor, AppError> {
+        let bad = || AppError::invalid("after", "not a page position from this inbox; start again from the first page");
+        let (at, id) = s.split_once('.').ok_or_else(bad)?;
+        let created_at = at.parse::<i64>().map_err(|_| bad())?;
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(bad());
+        }
+        Ok(Cursor { created_at, id: id.to_owned() })
+    }
+}
+
+#[server]
+pub async fn load_inbox(after: Option<String>, tier: Option<String>) -> Result<InboxPage, AppError> {
+    use crate::domain::tier::Tier;
+    let state = crate::server::state()?;
+    let after = after.filter(|s| !s.is_empty()).map(|s| Cursor::parse(&s)).transpose()?;
+    let tier = tier
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Tier>().map_err(|e| AppError::invalid("tier", e.to_string())))
+        .transpose()?;
+    queries::open_requests(&state.db, after.as_ref(), tier, PAGE_SIZE).await
+}
+
+#[component]
+pub fn InboxPage() -> impl IntoView {
+    let query = use_query_map();
+    let after = move || query.read().get("after");
+    let tier = move || query.read().get("tier");
+    let page = Resource::new(move || (after(), tier()), |(a, t)| load_inbox(a, t));
+    view! {
+        <Title text="Inbox"/>
+        <div class="page-head">
+            <h1>"Inbox"</h1>
+            <KeyboardHelp/>
+        </div>
+        <form class="filters" method="get" action="/inbox" role="search">
+            <label>
+                "Tier "
+                <select name="tier">
+                    <option value="" selected=move || tier().unwrap_or_default().is_empty()>"All"</option>
+                    <option value="review" selected=move || tier().as_deref() == Some("review")>"Review"</option>
+                    <option value="dual" selected=move || tier().as_deref() == Some("dual")>"Dual"</option>
+                </select>
+            </label>
+            <button type="submit">"Apply"</button>
+        </form>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! { <InboxTable page=p tier=tier()/> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
+    if page.rows.is_empty() {
+        return view! {
+            <section class="empty-state">
+                <h2>"Nothing waiting for you"</h2>
+                <p>"No open action requests match. New requests appear here as agents submit them."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let now = page.now;
+    let next = page.next_after.map(|after| {
+        let tier_part = tier.filter(|t| !t.is_empty()).map(|t| format!("&tier={t}")).unwrap_or_default();
+        format!("/inbox?after={after}{tier_part}")
+    });
+    view! {
+        <p class="count" data-testid="open-count">{format!("{} open", page.open_total)}</p>
+        <table class="inbox" data-testid="inbox-table">
+            <thead>
+                <tr>
+                    <th scope="col">"Age"</th>
+                    <th scope="col">"Action"</th>
+                    <th scope="col">"Summary"</th>
+                    <th scope="col">"Agent"</th>
+                    <th scope="col">"Tier"</th>
+                    <th scope="col">"Gate"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Time left"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {page.rows.into_iter().map(|row| view! { <InboxRowView row now/> }).collect_view()}
+            </tbody>
+        </table>
+        {next.map(|href| view! { <nav class="pager" aria-label="Pages"><a href=href rel="next">"Next page →"</a></nav> })}
+    }
+    .into_any()
+}
+
+#[component]
+fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
+    let summary = row.summary();
+    let (left_text, sla_class) = match row.deadline_at {
+        Some(d) if d <= now => (format!("overdue {}", compact_duration(now - d)), "sla overdue"),
+        Some(d) if d - now < 2 * 3_600_000 => (compact_duration(d - now), "sla soon"),
+        Some(d) => (compact_duration(d - now), "sla"),
+        None => ("–".to_owned(), "sla"),
+    };
+    let status_label = row
+        .status
+        .parse::<crate::domain::status::Status>()
+        .map(|s| s.label())
+        .unwrap_or("Unknown");
+    let gate = match (&row.gate_name, row.gate_version) {
+        (Some(name), Some(v)) => format!("{name} v{v}"),
+        _ => "No gate".to_owned(),
+    };
+    let created_iso = iso_utc(row.created_at);
+    let deadline_iso = row.deadline_at.map(iso_utc).unwrap_or_default();
+    view! {
+        <tr data-id=row.id.clone()>
+            <td><time datetime=created_iso.clone() title=created_iso>{compact_duration(now - row.created_at)}</time></td>
+            <td><code>{row.action_type}</code></td>
+            <td class="summary" title=row.explanation.clone()>{summary}</td>
+            <td>{row.agent_name}</td>
+            <td><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span></td>
+            <td>{gate}</td>
+            <td>{status_label}</td>
+            <td class=sla_class title=deadline_iso>{left_text}</td>
+        </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let c = Cursor { created_at: 1_700_000_000_000, id: "req_0191abc".into() };
+        assert_eq!(Cursor::parse(&c.encode()), Ok(c));
+        for bad in ["", "x", "12", "abc.req_1", "12.", "12.req-1;DROP", "12.a b"] {
+            assert!(matches!(Cursor::parse(bad), Err(AppError::Invalid { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn summary_shows_money_counterparty_and_counts() {
+        let row = InboxRow {
+            id: "req_1".into(),
+            action_type: "payment.refund".into(),
+            agent_name: "refund-bot".into(),
+            amount_minor: Some(420_000),
+            currency: Some("EUR".into()),
+            counterparty: Some("Contoso Ltd".into()),
+            record_count: None,
+            recipient_count: Some(12),
+            tier: "review".into(),
+            status: "pending".into(),
+            gate_name: None,
+            gate_version: None,
+            explanation: String::new(),
+            created_at: 0,
+            deadline_at: None,
+        };
+        assert_eq!(row.summary(), "4,200.00 EUR · Contoso Ltd · 12 recipients");
+    }
+}

@@ -1,0 +1,4 @@
+//! Action requests: the agent's checkpoint, its state versions and the decisions on it.
+
+#[cfg(feature = "ssr")]
+pub mod repo;

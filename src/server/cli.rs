@@ -1,0 +1,95 @@
+//! The `countersign` command line.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "An approval inbox for actions proposed by AI agents",
+    long_about = "An approval inbox for actions proposed by AI agents.\n\nWithout a command, \
+                  `serve` runs. Storage is SQLite under --data-dir unless DATABASE_URL points \
+                  at PostgreSQL (postgres://user:password@host:port/database)."
+)]
+pub struct Cli {
+    /// Database URL: sqlite://PATH or postgres://... (default: SQLite file in the data dir).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite database and server-held keys; created on first run.
+    #[arg(long, env = "COUNTERSIGN_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Fill the database with a reproducible demo history from a simulated fleet of agents.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "COUNTERSIGN_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// Directory holding the built site (pkg/ with the WebAssembly bundle and CSS).
+    #[arg(long, env = "COUNTERSIGN_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Seed for the simulation; the same seed gives the same history.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Days of history to simulate, ending now.
+    #[arg(long, default_value_t = 42, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// Average action requests per day across the fleet.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub per_day: u32,
+
+    /// Load even if the database already holds action requests (otherwise it is left alone).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl Cli {
+    /// Parses the process arguments; no command means `serve` with its defaults.
+    pub fn parse_with_default() -> Cli {
+        let cli = Cli::parse();
+        if cli.command.is_some() {
+            return cli;
+        }
+        Cli::parse_from(std::env::args_os().chain(["serve".into()]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_bind_address_is_a_clear_error() {
+        let e = Cli::try_parse_from(["countersign", "serve", "--bind", "localhost:x"]).unwrap_err();
+        assert!(e.to_string().contains("--bind"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Configuration from flags and environment, validated up front so that a bad value stops the
+//! process with one line naming the problem instead of failing later.
+
+use anyhow::{bail, Context as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres {
+        url: String,
+        /// The URL with any password replaced, safe to print.
+        display: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseTarget,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    pub site_root: PathBuf,
+}
+
+/// Interprets `DATABASE_URL`. Unset means the embedded SQLite file under the data dir.
+pub fn database_target(url: Option<&str>, data_dir: &Path) -> anyhow::Result<DatabaseTarget> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(DatabaseTarget::Sqlite {
+            path: data_dir.join("countersign.db"),
+        });
+    };
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            bail!("DATABASE_URL {url:?} must name a SQLite file, e.g. sqlite://data/countersign.db");
+        }
+        return Ok(DatabaseTarget::Sqlite {
+            path: PathBuf::from(path),
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let mut parsed = url::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            bail!("DATABASE_URL has no host; expected postgres://user:password@host:port/database");
+        }
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("***"));
+        }
+        return Ok(DatabaseTarget::Postgres {
+            url: url.to_owned(),
+            display: parsed.to_string(),
+        });
+    }
+    let scheme: String = url.split(':').next().unwrap_or_default().chars().take(20).collect();
+    bail!("DATABASE_URL scheme {scheme:?} is not supported; use sqlite://PATH or postgres://...")
+}
+
+/// Creates the data dir if needed and proves it is writable.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("data dir {} cannot be created", dir.display()))?;
+    let probe = dir.join(".countersign-write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("data dir {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Makes sure the parent directory of a SQLite file exists and is writable.
+pub fn prepare_sqlite_path(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        prepare_data_dir(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_url_means_sqlite_in_the_data_dir() {
+        match database_target(None, Path::new("/srv/cs")).unwrap() {
+            DatabaseTarget::Sqlite { path } => assert_eq!(path, PathBuf::from("/srv/cs/countersign.db")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            database_target(Some("  "), Path::new("d")).unwrap(),
+            DatabaseTarget::Sqlite { .. }
+        ));
+    }
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        match database_target(Some("sqlite://x/y.db?mode=rwc"), Path::new("d")).unwrap() {
+            DatabaseTarget::Sqlite { path } => assert_eq!(path, PathBuf::from("x/y.db")),
+            other => panic!("{other:?}"),
+        }
+        assert!(database_target(Some("sqlite::memory:"), Path::new("d")).is_err());
+    }
+
+    #[test]
+    fn postgres_urls_hide_the_password() {
+        match database_target(Some("postgres://app:hunter2@db:5432/cs"), Path::new("d")).unwrap() {
+            DatabaseTarget::Postgres { display, url } => {
+                assert!(!display.contains("hunter2"), "{display}");
+                assert!(url.contains("hunter2"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_one_line() {
+        for bad in ["mysql://x/y", "postgres://", "postgres://:5432/x", "nonsense"] {
+            let e = database_target(Some(bad), Path::new("d")).unwrap_err().to_string();
+            assert!(e.starts_with("DATABASE_URL"), "{bad}: {e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_data_dir_under_a_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = prepare_data_dir(&file.join("sub")).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot be created"), "{e:#}");
+        prepare_data_dir(&tmp.path().join("fresh")).unwrap();
+    }
+}

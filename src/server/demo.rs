@@ -1,0 +1,495 @@
+//! `countersign demo`: a reproducible history from a simulated fleet of agents.
+//!
+//! Six agents (refunds, vendor payments, contract amendments, bulk emails, CRM bulk updates,
+//! access grants) propose actions over several weeks. Each request is gated by the real policy
+//! evaluation against the demo gates, and past requests get the outcomes a real team produces:
+//! mostly approvals, some edits and rejections, a few expiries. The last day and a half stays
+//! pending so the inbox has work in it. The same seed and end time give the same history.
+
+use super::cli::DemoArgs;
+use super::db::Db;
+use crate::accounts::{repo as accounts, Role};
+use crate::domain::money::Money;
+use crate::domain::policy::{Facts, GateDefinition, Policy};
+use crate::domain::status::Status;
+use crate::domain::tier::Tier;
+use crate::gates::repo as gates;
+use crate::on_db;
+use crate::requests::repo::{self as requests, NewActionRequest, NewDecision};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// Named demo people; the README lists them.
+pub const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
+    ("usr_dana", "dana@example.com", "Dana Whitfield", &[Role::Reviewer]),
+    ("usr_ravi", "ravi@example.com", "Ravi Menon", &[Role::Reviewer]),
+    ("usr_sofia", "sofia@example.com", "Sofia Alvarez", &[Role::Reviewer]),
+    ("usr_marcus", "marcus@example.com", "Marcus Chen", &[Role::Reviewer, Role::SeniorReviewer]),
+    ("usr_alex", "alex@example.com", "Alex Okafor", &[Role::Admin]),
+    ("usr_priya", "priya@example.com", "Priya Natarajan", &[Role::Admin, Role::Reviewer]),
+    ("usr_ines", "ines@example.com", "Ines Laurent", &[Role::Auditor]),
+];
+
+const REVIEWERS: &[&str] = &["usr_dana", "usr_ravi", "usr_sofia", "usr_marcus", "usr_priya"];
+
+struct AgentSpec {
+    id: &'static str,
+    name: &'static str,
+    description: &'static str,
+    /// Share of the fleet's daily volume.
+    weight: u32,
+}
+
+const AGENTS: &[AgentSpec] = &[
+    AgentSpec { id: "agt_refunds", name: "refund-bot", description: "Support agent that issues customer refunds", weight: 40 },
+    AgentSpec { id: "agt_ap", name: "ap-clerk", description: "Accounts-payable agent that pays vendor invoices", weight: 15 },
+    AgentSpec { id: "agt_contracts", name: "contracts-assistant", description: "Drafts contract amendments for renewals", weight: 8 },
+    AgentSpec { id: "agt_campaigns", name: "campaign-agent", description: "Sends lifecycle and marketing emails to segments", weight: 12 },
+    AgentSpec { id: "agt_crm", name: "crm-hygiene", description: "Deduplicates and normalises CRM records in bulk", weight: 15 },
+    AgentSpec { id: "agt_access", name: "it-access-bot", description: "Grants system access from IT tickets", weight: 10 },
+];
+
+/// The demo gates, as an admin would write them.
+pub fn demo_gates() -> Vec<GateDefinition> {
+    let defs = json!([
+        {"key": "refunds", "name": "Refunds", "action_types": ["payment.refund"], "base_tier": "auto", "rules": [
+            {"key": "over-100", "when": [{"attribute": "amount_above", "thresholds": [{"amount": "100", "currency": "EUR"}, {"amount": "110", "currency": "USD"}, {"amount": "90", "currency": "GBP"}]}], "tier": "log"},
+            {"key": "over-1000", "when": [{"attribute": "amount_above", "thresholds": [{"amount": "1000", "currency": "EUR"}, {"amount": "1100", "currency": "USD"}, {"amount": "900", "currency": "GBP"}]}], "tier": "review"},
+            {"key": "low-confidence", "when": [{"attribute": "confidence_below", "value": 0.7}], "tier": "review"},
+            {"key": "enterprise-large", "when": [{"attribute": "customer_tier_in", "tiers": ["enterprise"]}, {"attribute": "amount_above", "thresholds": [{"amount": "5000", "currency": "EUR"}, {"amount": "5500", "currency": "USD"}, {"amount": "4500", "currency": "GBP"}]}], "tier": "dual"}
+        ]},
+        {"key": "vendor-payments", "name": "Vendor payments", "action_types": ["payment.vendor"], "base_tier": "review", "rules": [
+            {"key": "over-25k", "when": [{"attribute": "amount_above", "thresholds": [{"amount": "25000", "currency": "EUR"}, {"amount": "27000", "currency": "USD"}]}], "tier": "dual"}
+        ]},
+        {"key": "contracts", "name": "Contract changes", "action_types": ["contract.*"], "base_tier": "review", "rules": [
+            {"key": "high-risk", "when": [{"attribute": "risk_class_in", "classes": ["high"]}], "tier": "dual"}
+        ]},
+        {"key": "bulk-email", "name": "Bulk email", "action_types": ["email.bulk_send"], "base_tier": "log", "rules": [
+            {"key": "large-segment", "when": [{"attribute": "recipient_count_above", "count": 1000}], "tier": "review"},
+            {"key": "whole-base", "when": [{"attribute": "recipient_count_above", "count": 100000}], "tier": "block"}
+        ]},
+        {"key": "crm-bulk", "name": "CRM bulk updates", "action_types": ["crm.bulk_update"], "base_tier": "auto", "rules": [
+            {"key": "over-100-records", "when": [{"attribute": "record_count_above", "count": 100}], "tier": "review"},
+            {"key": "over-10k-records", "when": [{"attribute": "record_count_above", "count": 10000}], "tier": "dual"}
+        ]},
+        {"key": "access", "name": "Access grants", "action_types": ["access.*"], "base_tier": "review", "rules": [
+            {"key": "privileged", "when": [{"attribute": "risk_class_in", "classes": ["critical"]}], "tier": "dual"}
+        ]}
+    ]);
+    serde_json::from_value(defs).expect("demo gates are valid definitions")
+}
+
+const CUSTOMERS: &[(&str, &str)] = &[
+    ("Northwind Traders", "enterprise"), ("Contoso Ltd", "enterprise"), ("Fabrikam GmbH", "mid"),
+    ("Tailspin Toys", "smb"), ("Wide World Importers", "mid"), ("Adventure Works", "enterprise"),
+    ("Blue Yonder Airlines", "mid"), ("Coho Winery", "smb"), ("Alpine Ski House", "smb"),
+    ("Litware Inc", "mid"), ("Proseware", "smb"), ("Lucerne Publishing", "smb"),
+];
+const VENDORS: &[&str] = &["Acme Logistics", "Globex Cloud", "Initech Consulting", "Umbrella Facilities", "Hooli Ads", "Stark Components", "Wayne Office Supply"];
+const CURRENCIES: &[&str] = &["EUR", "EUR", "EUR", "USD", "GBP"];
+const REFUND_REASONS: &[&str] = &["Item arrived damaged", "Duplicate charge", "Service outage credit", "Late delivery", "Cancelled within trial", "Wrong size shipped"];
+const REJECT_REASONS: &[(&str, &str)] = &[
+    ("policy", "Outside refund policy"), ("amount", "Amount does not match the invoice"),
+    ("duplicate", "Already handled in another ticket"), ("evidence", "Not enough evidence in the inputs"),
+    ("counterparty", "Counterparty details look wrong"),
+];
+const SYSTEMS: &[(&str, &str, &str)] = &[
+    ("GitHub", "maintainer", "high"), ("Salesforce", "read-only", "low"), ("AWS production", "administrator", "critical"),
+    ("Snowflake", "analyst", "low"), ("Okta", "super-admin", "critical"), ("Jira", "project-admin", "low"),
+];
+const SEGMENTS: &[(&str, i64)] = &[("trial users, day 7", 420), ("churn-risk customers", 2_300), ("EU newsletter", 48_000), ("all customers", 240_000), ("webinar attendees", 180), ("enterprise admins", 950)];
+
+struct Proposal {
+    agent: usize,
+    action_type: &'static str,
+    payload: serde_json::Value,
+    current_state: Option<serde_json::Value>,
+    inputs: serde_json::Value,
+    reasoning: String,
+    alternatives: serde_json::Value,
+    confidence: f64,
+    amount: Option<Money>,
+    counterparty: Option<String>,
+    customer_tier: Option<&'static str>,
+    record_count: Option<i64>,
+    recipient_count: Option<i64>,
+    risk_class: Option<&'static str>,
+    acting_for: Option<&'static str>,
+    deadline_hours: i64,
+}
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[rng.gen_range(0..items.len())]
+}
+
+/// A log-normal-ish amount: most small, a long tail of large ones.
+fn amount(rng: &mut ChaCha8Rng, median: f64, spread: f64, currency: &str) -> Money {
+    let z: f64 = (0..6).map(|_| rng.gen::<f64>()).sum::<f64>() - 3.0;
+    let major = (median * (spread * z).exp()).clamp(1.0, 2_000_000.0);
+    let cents = (major * 100.0).round() as i64;
+    Money::parse(&format!("{}.{:02}", cents / 100, cents % 100), currency).expect("demo amounts are valid")
+}
+
+fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
+    let confidence = (0.55 + rng.gen::<f64>() * 0.45 - if rng.gen_bool(0.08) { 0.2 } else { 0.0 }).clamp(0.3, 0.99);
+    let confidence = (confidence * 100.0).round() / 100.0;
+    match agent {
+        0 => {
+            let (customer, tier) = *pick(rng, CUSTOMERS);
+            let currency = *pick(rng, CURRENCIES);
+            let m = amount(rng, 120.0, 0.9, currency);
+            let reason = *pick(rng, REFUND_REASONS);
+            let order = format!("ORD-{}", 100_000 + n * 7 % 900_000);
+            Proposal {
+                agent, action_type: "payment.refund",
+                payload: json!({"order_id": order, "customer": customer, "amount": m.to_decimal_string(), "currency": currency, "method": "original_payment", "note_to_customer": format!("Hello, we have refunded {m} to your original payment method. Reason: {reason}.")}),
+                current_state: Some(json!({"order_id": order, "status": "delivered", "refunded": "0.00", "paid": m.to_decimal_string()})),
+                inputs: json!({"ticket": format!("SUP-{}", 40_000 + n), "customer_message": format!("{reason}. Please refund.")}),
+                reasoning: format!("Ticket reports: {reason}. Order is eligible under the 30-day policy; the full amount matches the payment."),
+                alternatives: json!(["store credit", "partial refund of shipping only"]),
+                confidence, amount: Some(m), counterparty: Some(customer.to_owned()), customer_tier: Some(tier),
+                record_count: None, recipient_count: None, risk_class: None, acting_for: None, deadline_hours: 24,
+            }
+        }
+        1 => {
+            let vendor = *pick(rng, VENDORS);
+            let currency = if rng.gen_bool(0.8) { "EUR" } else { "USD" };
+            let m = amount(rng, 6_000.0, 1.0, currency);
+            let invoice = format!("INV-{}-{}", 2026, 1000 + n);
+            Proposal {
+                agent, action_type: "payment.vendor",
+                payload: json!({"vendor": vendor, "invoice": invoice, "amount": m.to_decimal_string(), "currency": currency, "iban": format!("DE89 3704 0044 0532 01{:02} 00", n % 100), "execute_on": "next business day"}),
+                current_state: None,
+                inputs: json!({"invoice_pdf": format!("s3://ap-inbox/{invoice}.pdf"), "po": format!("PO-{}", 5000 + n % 900)}),
+                reasoning: format!("Invoice {invoice} matches purchase order and goods receipt; due within 10 days."),
+                alternatives: json!(["wait for the monthly payment run"]),
+                confidence, amount: Some(m), counterparty: Some(vendor.to_owned()), customer_tier: None,
+                record_count: None, recipient_count: None, risk_class: None, acting_for: Some("usr_alex"), deadline_hours: 48,
+            }
+        }
+        2 => {
+            let (customer, _) = *pick(rng, CUSTOMERS);
+            let risk = if rng.gen_bool(0.3) { "high" } else { "medium" };
+            let days = *pick(rng, &[30, 45, 60]);
+            let cap = *pick(rng, &["12 months of fees", "the fees paid in the prior 6 months", "EUR 250,000"]);
+            Proposal {
+                agent, action_type: "contract.amend",
+                payload: json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "proposed_text": format!("Either party may terminate this Agreement for convenience on {days} days' written notice. Liability on termination is capped at {cap}.")}),
+                current_state: Some(json!({"clause": "9.2 Termination", "text": "Either party may terminate this Agreement for convenience on 90 days' written notice. Liability on termination is capped at 12 months of fees."})),
+                inputs: json!({"renewal_thread": format!("CRM-OPP-{}", 7000 + n)}),
+                reasoning: format!("Customer asked for a shorter notice period during renewal; {days} days is within the negotiation playbook."),
+                alternatives: json!(["keep 90 days and offer a discount instead"]),
+                confidence, amount: None, counterparty: Some(customer.to_owned()), customer_tier: None,
+                record_count: None, recipient_count: None, risk_class: Some(risk), acting_for: Some("usr_priya"), deadline_hours: 72,
+            }
+        }
+        3 => {
+            let (segment, size) = *pick(rng, SEGMENTS);
+            let recipients = (size as f64 * (0.8 + rng.gen::<f64>() * 0.4)) as i64;
+            Proposal {
+                agent, action_type: "email.bulk_send",
+                payload: json!({"segment": segment, "subject": "Your account: what's new this month", "body": format!("Hi {{first_name}},\n\nWe shipped three improvements this month that {segment} asked for. Read the notes and reply to this email with questions.\n\nThe Team"), "send_at": "now"}),
+                current_state: None,
+                inputs: json!({"campaign_brief": format!("CMP-{}", 200 + n % 50)}),
+                reasoning: format!("Monthly update for {segment}; content approved in the brief."),
+                alternatives: json!(["in-app banner only"]),
+                confidence, amount: None, counterparty: None, customer_tier: None,
+                record_count: None, recipient_count: Some(recipients), risk_class: None, acting_for: None, deadline_hours: 12,
+            }
+        }
+        4 => {
+            let records = *pick(rng, &[12, 40, 85, 240, 1_800, 15_000]);
+            Proposal {
+                agent, action_type: "crm.bulk_update",
+                payload: json!({"object": "contacts", "filter": "country = 'Deutschland'", "set": {"country": "Germany"}, "record_count": records}),
+                current_state: Some(json!({"sample_record": {"id": format!("C-{}", 90_000 + n), "country": "Deutschland", "owner": "EMEA team"}})),
+                inputs: json!({"report": "country-normalisation"}),
+                reasoning: "Country values are inconsistent; normalising to the ISO English name used by reporting.".into(),
+                alternatives: json!(["fix on import only"]),
+                confidence, amount: None, counterparty: None, customer_tier: None,
+                record_count: Some(records), recipient_count: None, risk_class: None, acting_for: None, deadline_hours: 24,
+            }
+        }
+        _ => {
+            let (system, role, risk) = *pick(rng, SYSTEMS);
+            let requester = *pick(rng, &["usr_dana", "usr_ravi", "usr_sofia"]);
+            Proposal {
+                agent, action_type: "access.grant",
+                payload: json!({"user": requester, "system": system, "role": role, "duration_days": *pick(rng, &[1, 7, 30, 90]), "ticket": format!("IT-{}", 8_000 + n)}),
+                current_state: Some(json!({"user": requester, "system": system, "role": "none"})),
+                inputs: json!({"ticket_text": format!("Need {role} on {system} for the quarter-end work.")}),
+                reasoning: format!("Ticket approved by the requester's manager; {role} is the least privilege that covers the task."),
+                alternatives: json!(["temporary pairing with an existing admin"]),
+                confidence, amount: None, counterparty: None, customer_tier: None,
+                record_count: None, recipient_count: None, risk_class: Some(risk), acting_for: Some(requester), deadline_hours: 8,
+            }
+        }
+    }
+}
+
+/// Deterministic UUIDv7-shaped id for `at`, so the same seed gives the same ids.
+fn demo_id(rng: &mut ChaCha8Rng, prefix: &str, at: i64) -> String {
+    let random: [u8; 10] = rng.gen();
+    let uuid = uuid::Builder::from_unix_timestamp_millis(at as u64, &random).into_uuid();
+    format!("{prefix}_{}", uuid.simple())
+}
+
+#[derive(Debug, Default)]
+pub struct DemoSummary {
+    pub requests: u64,
+    pub pending: u64,
+    pub decisions: u64,
+}
+
+async fn request_count(db: &Db) -> anyhow::Result<i64> {
+    Ok(on_db!(db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM action_requests")
+        .fetch_one(p)
+        .await)?)
+}
+
+/// Loads the demo history. Leaves a database that already holds requests alone unless `force`.
+pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<DemoSummary>> {
+    if request_count(db).await? > 0 && !args.force {
+        return Ok(None);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let start = now - args.days as i64 * DAY;
+    let mut tx = db.begin_write().await?;
+
+    let mut setup_rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed);
+    let has_people = on_db!(db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(p).await)? > 0;
+    if !has_people {
+        for (id, email, name, roles) in DEMO_USERS {
+            accounts::insert_user(&mut tx, id, email, name, roles, start - DAY).await?;
+        }
+        accounts::insert_team(&mut tx, "team_finance", "Finance Ops", &["usr_dana", "usr_ravi", "usr_marcus"], start - DAY).await?;
+        accounts::insert_team(&mut tx, "team_support", "Customer Support", &["usr_sofia", "usr_dana"], start - DAY).await?;
+        accounts::insert_team(&mut tx, "team_security", "IT Security", &["usr_marcus", "usr_priya"], start - DAY).await?;
+        for a in AGENTS {
+            accounts::insert_agent(&mut tx, a.id, a.name, a.description, Some("usr_alex"), start - DAY).await?;
+        }
+        for g in demo_gates() {
+            let id = demo_id(&mut setup_rng, "gate", start - DAY);
+            gates::create_published(&mut tx, &id, &g, Some("usr_alex"), start - DAY).await?;
+        }
+    }
+    tx.commit().await?;
+    let (policy, gate_ids) = gates::live_policy(db).await?;
+
+    let total_weight: u32 = AGENTS.iter().map(|a| a.weight).sum();
+    let expected = args.days as u64 * args.per_day as u64;
+    let mut summary = DemoSummary::default();
+    let mut tx = db.begin_write().await?;
+    for n in 0..expected {
+        // Spread over the window, denser on weekdays and working hours.
+        let mut at = start + rng.gen_range(0..(args.days as i64 * DAY));
+        let hour = (at % DAY) / HOUR;
+        if !(7..19).contains(&hour) && rng.gen_bool(0.6) {
+            at = at - (at % DAY) + 9 * HOUR + rng.gen_range(0..9 * HOUR);
+        }
+        if at >= now {
+            at = now - rng.gen_range(1..HOUR);
+        }
+        let mut pick_w = rng.gen_range(0..total_weight);
+        let agent = AGENTS.iter().position(|a| {
+            if pick_w < a.weight {
+                true
+            } else {
+                pick_w -= a.weight;
+                false
+            }
+        });
+        let proposal = propose(&mut rng, agent.unwrap_or(0), n);
+        let row = gate_and_decide(&mut rng, &policy, &gate_ids, proposal, at, now, n);
+        requests::insert(&mut tx, &row.request).await?;
+        summary.requests += 1;
+        if row.request.status.parse::<Status>().is_ok_and(Status::is_open) {
+            summary.pending += 1;
+        }
+        if let Some(d) = &row.decision {
+            requests::insert_decision(&mut tx, d).await?;
+            summary.decisions += 1;
+        }
+        if n % 2000 == 1999 {
+            tx.commit().await?;
+            tx = db.begin_write().await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(summary))
+}
+
+
+struct DemoRow {
+    request: NewActionRequest,
+    decision: Option<NewDecision>,
+}
+
+fn gate_and_decide(
+    rng: &mut ChaCha8Rng,
+    policy: &Policy,
+    gate_ids: &[(String, String)],
+    p: Proposal,
+    at: i64,
+    now: i64,
+    n: u64,
+) -> DemoRow {
+    let agent = &AGENTS[p.agent];
+    let facts = Facts {
+        action_type: p.action_type,
+        agent: agent.name,
+        amount: p.amount,
+        record_count: p.record_count,
+        recipient_count: p.recipient_count,
+        confidence: Some(p.confidence),
+        customer_tier: p.customer_tier,
+        risk_class: p.risk_class,
+    };
+    let evaluation = policy.evaluate(&facts);
+    let explanation = policy.explain(&facts, &evaluation);
+    let deciding = evaluation.deciding_gate();
+    let gate_id = deciding.and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key)).map(|(_, id)| id.clone());
+    let matched: Vec<String> = deciding.map(|g| g.matched_rules.clone()).unwrap_or_default();
+    let id = demo_id(rng, "req", at);
+    let deadline = at + p.deadline_hours * HOUR;
+
+    let age = now - at;
+    let (status, decision_kind, decided_at): (Status, Option<&'static str>, Option<i64>) = match evaluation.tier {
+        Tier::Auto | Tier::Log => (if rng.gen_bool(0.9) { Status::Executed } else { Status::Approved }, None, Some(at)),
+        Tier::Block => (Status::Rejected, None, Some(at)),
+        Tier::Review | Tier::Dual => {
+            let still_open = age < 36 * HOUR && rng.gen_bool(0.85);
+            if still_open {
+                let s = if now > deadline { Status::Escalated } else if rng.gen_bool(0.1) { Status::InReview } else { Status::Pending };
+                (s, None, None)
+            } else {
+                let decided = (at + rng.gen_range(5 * MINUTE..(p.deadline_hours * HOUR).min(10 * HOUR))).min(now - MINUTE);
+                let roll: f64 = rng.gen();
+                if roll < 0.70 {
+                    (if rng.gen_bool(0.85) { Status::Executed } else { Status::Approved }, Some("approve"), Some(decided))
+                } else if roll < 0.81 {
+                    (Status::ApprovedWithEdit, Some("approve_with_edit"), Some(decided))
+                } else if roll < 0.96 {
+                    (Status::Rejected, Some("reject"), Some(decided))
+                } else {
+                    (Status::Expired, Some("expire"), Some(deadline.min(now - MINUTE)))
+                }
+            }
+        }
+    };
+
+    let payload_text = p.payload.to_string();
+    let request = NewActionRequest {
+        id: id.clone(),
+        agent_id: agent.id.to_owned(),
+        idempotency_key: format!("demo-{n}"),
+        body_sha256: requests::sha256_hex(payload_text.as_bytes()),
+        action_type: p.action_type.to_owned(),
+        payload: payload_text,
+        current_state: p.current_state.map(|v| v.to_string()),
+        inputs: Some(p.inputs.to_string()),
+        reasoning: p.reasoning,
+        alternatives: Some(p.alternatives.to_string()),
+        confidence: Some(p.confidence),
+        amount_minor: p.amount.map(|m| m.minor),
+        currency: p.amount.map(|m| m.currency.code().to_owned()),
+        counterparty: p.counterparty,
+        customer_tier: p.customer_tier.map(str::to_owned),
+        record_count: p.record_count,
+        recipient_count: p.recipient_count,
+        risk_class: p.risk_class.map(str::to_owned),
+        acting_for: p.acting_for.map(str::to_owned),
+        tenant: Some("acme-eu".to_owned()),
+        callback_url: None,
+        deadline_at: evaluation.tier.needs_human().then_some(deadline),
+        tier: evaluation.tier.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        gate_id,
+        gate_version: deciding.map(|g| g.version),
+        matched_rules: serde_json::to_string(&matched).unwrap_or_else(|_| "[]".into()),
+        explanation,
+        created_at: at,
+        decided_at,
+    };
+
+    let decision = decision_kind.map(|kind| {
+        let reviewer = loop {
+            let r = *pick(rng, REVIEWERS);
+            if Some(r) != p.acting_for {
+                break r;
+            }
+        };
+        let (reason_code, reason_text) = if kind == "reject" {
+            let (c, t) = *pick(rng, REJECT_REASONS);
+            (Some(c.to_owned()), Some(t.to_owned()))
+        } else if kind == "expire" {
+            (Some("expired".to_owned()), Some("No decision before the deadline".to_owned()))
+        } else {
+            (None, None)
+        };
+        NewDecision {
+            id: demo_id(rng, "dec", decided_at.unwrap_or(at)),
+            request_id: id.clone(),
+            reviewer_id: (kind != "expire").then(|| reviewer.to_owned()),
+            kind,
+            state_version: 1,
+            edited_payload: (kind == "approve_with_edit").then(|| edit_payload(&request.payload)),
+            reason_code,
+            reason_text,
+            created_at: decided_at.unwrap_or(at),
+        }
+    });
+    DemoRow { request, decision }
+}
+
+/// A reviewer's typical edit: lower an amount, or soften a text.
+fn edit_payload(payload: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(serde_json::Value::String(a)) = obj.get("amount").cloned() {
+            if let Ok(x) = a.parse::<f64>() {
+                obj.insert("amount".into(), json!(format!("{:.2}", (x * 0.8 * 100.0).round() / 100.0)));
+            }
+        } else if let Some(serde_json::Value::String(t)) = obj.get("proposed_text").cloned() {
+            obj.insert("proposed_text".into(), json!(t.replace("for convenience", "for convenience, after a good-faith escalation,")));
+        } else if obj.contains_key("duration_days") {
+            obj.insert("duration_days".into(), json!(1));
+        } else if let Some(serde_json::Value::String(s)) = obj.get("subject").cloned() {
+            obj.insert("subject".into(), json!(format!("{s} (please read)")));
+        }
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_gates_compile() {
+        let defs = demo_gates().into_iter().map(|g| (g, 1)).collect();
+        crate::domain::policy::compile(defs).unwrap();
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_proposals() {
+        let gen = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (0..50).map(|n| propose(&mut rng, (n % 6) as usize, n).payload.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(gen(7), gen(7));
+        assert_ne!(gen(7), gen(8));
+    }
+
+    #[test]
+    fn edits_change_the_payload() {
+        let p = json!({"amount": "100.00", "currency": "EUR"}).to_string();
+        let edited: serde_json::Value = serde_json::from_str(&edit_payload(&p)).unwrap();
+        assert_eq!(edited["amount"], "80.00");
+    }
+}

@@ -1,0 +1,63 @@
+//! Pieces of the app frame shared by every screen.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_location;
+
+const SECTIONS: [(&str, &str); 5] = [
+    ("/inbox", "Inbox"),
+    ("/audit", "Audit"),
+    ("/gates", "Gates"),
+    ("/stats", "Stats"),
+    ("/admin", "Admin"),
+];
+
+#[component]
+pub fn TopNav() -> impl IntoView {
+    let location = use_location();
+    let current = move |href: &str| {
+        let path = location.pathname.get();
+        path == href || (href == "/inbox" && path == "/") || path.starts_with(&format!("{href}/"))
+    };
+    view! {
+        <header class="topbar">
+            <a class="skip" href="#main">"Skip to content"</a>
+            <a class="brand" href="/inbox" aria-label="Countersign home">
+                <span class="brand-mark" aria-hidden="true">"✓✓"</span>
+                "Countersign"
+            </a>
+            <nav aria-label="Main">
+                <ul>
+                    {SECTIONS
+                        .into_iter()
+                        .map(|(href, label)| {
+                            view! {
+                                <li>
+                                    <a href=href aria-current=move || current(href).then_some("page")>
+                                        {label}
+                                    </a>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+            <div class="user-slot" data-testid="user-slot">
+                <span class="muted">"Not signed in"</span>
+            </div>
+        </header>
+    }
+}
+
+/// An honest placeholder for a section whose screen has not been built yet.
+#[component]
+pub fn NotBuiltYet(title: &'static str, what: &'static str) -> impl IntoView {
+    view! {
+        <Title text=title/>
+        <section class="empty-state">
+            <h1>{title}</h1>
+            <p>{what}</p>
+            <p class="muted">"This screen is not built yet. The inbox is ready: "<a href="/inbox">"open it"</a>"."</p>
+        </section>
+    }
+}
