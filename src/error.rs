@@ -34,6 +34,21 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The HTTP status this error answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Invalid { .. } => 400,
+            AppError::Conflict(_) => 409,
+            AppError::Internal(_) => 500,
+            AppError::Transport(_) => 502,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

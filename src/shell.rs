@@ -1,5 +1,6 @@
 //! Pieces of the app frame shared by every screen.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_location;
@@ -60,4 +61,17 @@ pub fn NotBuiltYet(title: &'static str, what: &'static str) -> impl IntoView {
             <p class="muted">"This screen is not built yet. The inbox is ready: "<a href="/inbox">"open it"</a>"."</p>
         </section>
     }
+}
+
+/// Shows an error where a page's content would be, and gives the server-rendered response the
+/// matching HTTP status.
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = axum::http::StatusCode::from_u16(error.http_status()) {
+            response.set_status(status);
+        }
+    }
+    view! { <p class="error" role="alert">{error.to_string()}</p> }
 }

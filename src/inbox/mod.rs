@@ -7,6 +7,7 @@ pub mod queries;
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::{compact_duration, iso_utc};
 use crate::error::AppError;
+use crate::shell::ErrorNotice;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -130,7 +131,7 @@ pub fn InboxPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(p) => view! { <InboxTable page=p tier=tier()/> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 }
             })}
         </Suspense>

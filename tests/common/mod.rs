@@ -1,0 +1,170 @@
+//! Test support: fresh databases on SQLite and PostgreSQL, and the real server on a random port.
+#![allow(dead_code)]
+
+use countersign::server::cli::DemoArgs;
+use countersign::server::config::{Config, DatabaseTarget};
+use countersign::server::{demo, http, Db};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A migrated, empty database that lives as long as this value.
+pub struct TestDb {
+    pub db: Db,
+    pub target: DatabaseTarget,
+    pub dir: TempDir,
+}
+
+/// The PostgreSQL server the test command started (an admin URL), if any.
+fn pg_admin_url() -> Option<String> {
+    match std::env::var("COUNTERSIGN_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("COUNTERSIGN_REQUIRE_PG").is_ok() {
+                panic!("COUNTERSIGN_REQUIRE_PG is set but COUNTERSIGN_TEST_PG_URL is not");
+            }
+            None
+        }
+    }
+}
+
+/// A fresh database on `engine`, or `None` (with a note) when PostgreSQL is not available and
+/// not required. The test command (`./dev test`) always provides and requires it.
+pub async fn fresh_db(engine: Engine) -> Option<TestDb> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = match engine {
+        Engine::Sqlite => DatabaseTarget::Sqlite {
+            path: dir.path().join("countersign.db"),
+        },
+        Engine::Postgres => {
+            let Some(admin) = pg_admin_url() else {
+                eprintln!("skipping PostgreSQL variant: COUNTERSIGN_TEST_PG_URL is not set");
+                return None;
+            };
+            let name = format!("cs_test_{}", uuid_like());
+            let admin_db = Db::connect(&DatabaseTarget::Postgres {
+                url: admin.clone(),
+                display: "test admin".into(),
+            })
+            .await
+            .expect("connect to the test PostgreSQL server");
+            if let Db::Postgres(p) = &admin_db {
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(p)
+                    .await
+                    .expect("create test database");
+            }
+            admin_db.close().await;
+            let url = match admin.rfind('/') {
+                Some(i) => format!("{}/{name}", &admin[..i]),
+                None => panic!("COUNTERSIGN_TEST_PG_URL must end in /DATABASE"),
+            };
+            DatabaseTarget::Postgres {
+                url,
+                display: name,
+            }
+        }
+    };
+    let db = Db::connect(&target).await.expect("connect to fresh database");
+    db.migrate().await.expect("migrate fresh database");
+    Some(TestDb { db, target, dir })
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn demo_args(seed: u64, days: u32, per_day: u32) -> DemoArgs {
+    DemoArgs {
+        seed,
+        days,
+        per_day,
+        force: false,
+    }
+}
+
+/// The real server (the same router `countersign serve` runs) on a random loopback port.
+pub struct TestServer {
+    pub base: String,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> TestServer {
+        let config = Config {
+            database: db.target.clone(),
+            data_dir: db.dir.path().to_path_buf(),
+            bind: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+            site_root: PathBuf::from("target/site"),
+        };
+        let listener = http::bind(&config).await.expect("bind random port");
+        let addr = listener.local_addr().unwrap();
+        let app = http::router(db.db.clone(), config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            http::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Loads demo data with a fixed end time, so results are reproducible.
+pub async fn load_demo(db: &Db, seed: u64, days: u32, per_day: u32, now: i64) -> demo::DemoSummary {
+    demo::load(db, &demo_args(seed, days, per_day), now)
+        .await
+        .expect("demo loads")
+        .expect("database was empty")
+}
+
+/// Generates `#[tokio::test]`s named `sqlite` and `postgres` that run `$body(engine)`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body($crate::common::Engine::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$body($crate::common::Engine::Postgres).await
+            }
+        }
+    };
+}
