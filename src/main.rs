@@ -36,7 +36,11 @@ async fn open_database(cli: &Cli) -> anyhow::Result<Db> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.as_ref().expect("parse_with_default always sets a command") {
+    match cli
+        .command
+        .as_ref()
+        .expect("parse_with_default always sets a command")
+    {
         Command::Migrate => {
             let db = open_database(&cli).await?;
             println!("migrations applied ({})", db.engine());

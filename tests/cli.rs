@@ -4,7 +4,9 @@ use std::process::{Command, Output};
 
 fn countersign(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_countersign"));
-    cmd.args(args).env_remove("DATABASE_URL").env("RUST_LOG", "off");
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "off");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -12,7 +14,11 @@ fn countersign(args: &[&str], envs: &[(&str, &str)]) -> Output {
 }
 
 fn one_line_error(out: &Output) -> String {
-    assert!(!out.status.success(), "expected failure, got {:?}", out.status);
+    assert!(
+        !out.status.success(),
+        "expected failure, got {:?}",
+        out.status
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
     stderr
@@ -27,7 +33,10 @@ fn help_lists_every_command() {
         assert!(text.contains(cmd), "{text}");
     }
     for sub in ["serve", "migrate", "demo"] {
-        assert!(countersign(&[sub, "--help"], &[]).status.success(), "{sub} --help");
+        assert!(
+            countersign(&[sub, "--help"], &[]).status.success(),
+            "{sub} --help"
+        );
     }
 }
 
@@ -35,10 +44,19 @@ fn help_lists_every_command() {
 fn malformed_database_url_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = countersign(&["--data-dir", d, "migrate"], &[("DATABASE_URL", "mysql://db/x")]);
+    let out = countersign(
+        &["--data-dir", d, "migrate"],
+        &[("DATABASE_URL", "mysql://db/x")],
+    );
     let e = one_line_error(&out);
-    assert!(e.contains("DATABASE_URL scheme \"mysql\" is not supported"), "{e}");
-    let out = countersign(&["--data-dir", d, "migrate"], &[("DATABASE_URL", "postgres://:5432/x")]);
+    assert!(
+        e.contains("DATABASE_URL scheme \"mysql\" is not supported"),
+        "{e}"
+    );
+    let out = countersign(
+        &["--data-dir", d, "migrate"],
+        &[("DATABASE_URL", "postgres://:5432/x")],
+    );
     assert!(one_line_error(&out).contains("DATABASE_URL"));
 }
 
@@ -49,10 +67,16 @@ fn unreachable_database_is_named() {
     // Port 1 on loopback: nothing listens there.
     let out = countersign(
         &["--data-dir", d, "migrate"],
-        &[("DATABASE_URL", "postgres://app:secret@127.0.0.1:1/countersign")],
+        &[(
+            "DATABASE_URL",
+            "postgres://app:secret@127.0.0.1:1/countersign",
+        )],
     );
     let e = one_line_error(&out);
-    assert!(e.contains("cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/countersign"), "{e}");
+    assert!(
+        e.contains("cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/countersign"),
+        "{e}"
+    );
     assert!(!e.contains("secret"), "passwords are never printed: {e}");
 }
 
@@ -64,7 +88,10 @@ fn unusable_data_dir_is_named() {
     let bad = file.join("data");
     let out = countersign(&["--data-dir", bad.to_str().unwrap(), "migrate"], &[]);
     let e = one_line_error(&out);
-    assert!(e.contains("data dir") && e.contains("cannot be created"), "{e}");
+    assert!(
+        e.contains("data dir") && e.contains("cannot be created"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -72,7 +99,16 @@ fn port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = countersign(&["--data-dir", dir.path().to_str().unwrap(), "serve", "--bind", &addr], &[]);
+    let out = countersign(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--bind",
+            &addr,
+        ],
+        &[],
+    );
     let e = one_line_error(&out);
     assert!(e.contains(&format!("cannot listen on {addr}")), "{e}");
 }
@@ -90,10 +126,22 @@ fn migrate_and_demo_work_on_a_fresh_data_dir() {
     let d = dir.path().join("new-dir");
     let d = d.to_str().unwrap();
     let out = countersign(&["--data-dir", d, "migrate"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = countersign(&["--data-dir", d, "demo", "--days", "3", "--per-day", "20"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("demo data loaded (sqlite): 60 action requests"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = countersign(
+        &["--data-dir", d, "demo", "--days", "3", "--per-day", "20"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("demo data loaded (sqlite): 60 action requests"));
     let out = countersign(&["--data-dir", d, "demo", "--days", "0"], &[]);
     assert_eq!(out.status.code(), Some(2), "days must be at least 1");
 }

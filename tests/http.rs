@@ -6,7 +6,9 @@ use common::{fresh_db, load_demo, Engine, TestServer};
 use countersign::server::now_ms;
 
 async fn inbox_lists_open_requests_from_the_database(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     let summary = load_demo(&t.db, 5, 7, 80, now_ms()).await;
     let server = TestServer::start(t).await;
     let client = reqwest::Client::new();
@@ -18,26 +20,47 @@ async fn inbox_lists_open_requests_from_the_database(engine: Engine) {
         let res = client.get(server.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
         let html = res.text().await.unwrap();
-        assert!(html.contains("<title>Inbox · Countersign</title>"), "{path}");
-        assert!(html.contains(&format!("{} open", summary.pending)), "{path}");
+        assert!(
+            html.contains("<title>Inbox · Countersign</title>"),
+            "{path}"
+        );
+        assert!(
+            html.contains(&format!("{} open", summary.pending)),
+            "{path}"
+        );
         let rows = html.matches("<tr data-id=\"req_").count();
         assert_eq!(rows as u64, summary.pending.min(50), "{path}");
-        assert!(html.contains("<leptos-island"), "the page carries its interactive island");
+        assert!(
+            html.contains("<leptos-island"),
+            "the page carries its interactive island"
+        );
     }
     server.stop().await;
 }
-on_both_engines!(inbox_lists_open_requests, inbox_lists_open_requests_from_the_database);
+on_both_engines!(
+    inbox_lists_open_requests,
+    inbox_lists_open_requests_from_the_database
+);
 
 async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     let server = TestServer::start(t).await;
     let client = reqwest::Client::new();
     for (query, message) in [
         ("tier=bogus", "tier: unknown tier"),
         ("after=not-a-cursor", "after: not a page position"),
-        ("after=1.x%27%3BDROP%20TABLE%20action_requests", "after: not a page position"),
+        (
+            "after=1.x%27%3BDROP%20TABLE%20action_requests",
+            "after: not a page position",
+        ),
     ] {
-        let res = client.get(server.url(&format!("/inbox?{query}"))).send().await.unwrap();
+        let res = client
+            .get(server.url(&format!("/inbox?{query}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400, "{query}");
         let html = res.text().await.unwrap();
         assert!(html.contains(message), "{query}: {html}");
@@ -46,10 +69,15 @@ async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
     assert_eq!(ok.status(), 200);
     server.stop().await;
 }
-on_both_engines!(bad_filters_are_refused, bad_filters_get_a_clear_400_and_change_nothing);
+on_both_engines!(
+    bad_filters_are_refused,
+    bad_filters_get_a_clear_400_and_change_nothing
+);
 
 async fn unknown_pages_are_404_with_a_way_back(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     let server = TestServer::start(t).await;
     let res = reqwest::get(server.url("/no/such/page")).await.unwrap();
     assert_eq!(res.status(), 404);
@@ -59,9 +87,16 @@ async fn unknown_pages_are_404_with_a_way_back(engine: Engine) {
 on_both_engines!(unknown_pages, unknown_pages_are_404_with_a_way_back);
 
 async fn empty_inbox_says_what_to_expect(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     let server = TestServer::start(t).await;
-    let html = reqwest::get(server.url("/inbox")).await.unwrap().text().await.unwrap();
+    let html = reqwest::get(server.url("/inbox"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Nothing waiting for you"));
     server.stop().await;
 }

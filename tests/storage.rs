@@ -10,17 +10,24 @@ use countersign::server::now_ms;
 use std::collections::HashSet;
 
 async fn migrations_are_idempotent(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     t.db.migrate().await.expect("second migrate is a no-op");
 }
 on_both_engines!(migrations_are_idempotent_on, migrations_are_idempotent);
 
 async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     let now = now_ms();
     let summary = load_demo(&t.db, 7, 14, 60, now).await;
     assert_eq!(summary.requests, 14 * 60);
-    assert!(summary.pending > 5, "demo leaves work in the inbox: {summary:?}");
+    assert!(
+        summary.pending > 5,
+        "demo leaves work in the inbox: {summary:?}"
+    );
     assert!(summary.decisions > 100, "{summary:?}");
 
     // A second load leaves existing data alone.
@@ -34,13 +41,18 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     let mut after: Option<Cursor> = None;
     let mut last_created = i64::MIN;
     loop {
-        let page = queries::open_requests(&t.db, after.as_ref(), None, 7).await.unwrap();
+        let page = queries::open_requests(&t.db, after.as_ref(), None, 7)
+            .await
+            .unwrap();
         assert_eq!(page.open_total, summary.pending as i64);
         for row in &page.rows {
             assert!(seen.insert(row.id.clone()), "row {} appeared twice", row.id);
             assert!(row.created_at >= last_created, "oldest first");
             last_created = row.created_at;
-            assert!(matches!(row.status.as_str(), "pending" | "in_review" | "escalated"));
+            assert!(matches!(
+                row.status.as_str(),
+                "pending" | "in_review" | "escalated"
+            ));
         }
         match page.next_after {
             Some(c) => after = Some(Cursor::parse(&c).unwrap()),
@@ -49,19 +61,28 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     }
     assert_eq!(seen.len() as u64, summary.pending);
 
-    let dual = queries::open_requests(&t.db, None, Some(Tier::Dual), 1000).await.unwrap();
+    let dual = queries::open_requests(&t.db, None, Some(Tier::Dual), 1000)
+        .await
+        .unwrap();
     assert!(dual.rows.iter().all(|r| r.tier == "dual"));
-    let review = queries::open_requests(&t.db, None, Some(Tier::Review), 1000).await.unwrap();
+    let review = queries::open_requests(&t.db, None, Some(Tier::Review), 1000)
+        .await
+        .unwrap();
     assert_eq!(
         dual.open_total + review.open_total,
         summary.pending as i64,
         "only review and dual requests wait for people"
     );
 }
-on_both_engines!(demo_and_inbox_paging, demo_loads_once_and_inbox_pages_cover_every_open_request);
+on_both_engines!(
+    demo_and_inbox_paging,
+    demo_loads_once_and_inbox_pages_cover_every_open_request
+);
 
 async fn demo_is_reproducible(engine: Engine) {
-    let (Some(a), Some(b)) = (fresh_db(engine).await, fresh_db(engine).await) else { return };
+    let (Some(a), Some(b)) = (fresh_db(engine).await, fresh_db(engine).await) else {
+        return;
+    };
     let now = 1_795_219_200_000;
     load_demo(&a.db, 11, 5, 40, now).await;
     load_demo(&b.db, 11, 5, 40, now).await;
@@ -72,14 +93,18 @@ async fn demo_is_reproducible(engine: Engine) {
 on_both_engines!(demo_reproducible, demo_is_reproducible);
 
 async fn dump_requests(db: &countersign::server::Db) -> Vec<(String, String, String, String)> {
-    on_db!(db, |p| sqlx::query_as("SELECT id, payload, tier, status FROM action_requests ORDER BY id")
-        .fetch_all(p)
-        .await
-        .unwrap())
+    on_db!(db, |p| sqlx::query_as(
+        "SELECT id, payload, tier, status FROM action_requests ORDER BY id"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap())
 }
 
 async fn every_request_records_the_gate_version_that_gated_it(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     load_demo(&t.db, 3, 3, 50, now_ms()).await;
     let ungated: i64 = on_db!(&t.db, |p| sqlx::query_scalar(
         "SELECT COUNT(*) FROM action_requests WHERE gate_id IS NULL OR gate_version IS NULL"
@@ -89,10 +114,15 @@ async fn every_request_records_the_gate_version_that_gated_it(engine: Engine) {
     .unwrap());
     assert_eq!(ungated, 0, "every demo action type is matched by a gate");
 }
-on_both_engines!(gate_version_recorded, every_request_records_the_gate_version_that_gated_it);
+on_both_engines!(
+    gate_version_recorded,
+    every_request_records_the_gate_version_that_gated_it
+);
 
 async fn audit_events_refuse_update_and_delete(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else { return };
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
     on_db!(&t.db, |p| {
         sqlx::query(
             "INSERT INTO audit_events (seq, occurred_at, actor_kind, event_type, detail, prev_hash, hash) \
@@ -101,11 +131,18 @@ async fn audit_events_refuse_update_and_delete(engine: Engine) {
         .execute(p)
         .await
         .unwrap();
-        let update = sqlx::query("UPDATE audit_events SET detail = 'x' WHERE seq = 1").execute(p).await;
+        let update = sqlx::query("UPDATE audit_events SET detail = 'x' WHERE seq = 1")
+            .execute(p)
+            .await;
         assert!(update.unwrap_err().to_string().contains("append-only"));
-        let delete = sqlx::query("DELETE FROM audit_events WHERE seq = 1").execute(p).await;
+        let delete = sqlx::query("DELETE FROM audit_events WHERE seq = 1")
+            .execute(p)
+            .await;
         assert!(delete.unwrap_err().to_string().contains("append-only"));
-        let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(p).await.unwrap();
+        let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(p)
+            .await
+            .unwrap();
         assert_eq!(still, 1);
     });
     if let countersign::server::Db::Postgres(p) = &t.db {

@@ -13,13 +13,15 @@ pub async fn insert_user(
     at: i64,
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, |c| {
-        sqlx::query("INSERT INTO users (id, email, display_name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(email)
-            .bind(display_name)
-            .bind(at)
-            .execute(&mut *c)
-            .await?;
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(display_name)
+        .bind(at)
+        .execute(&mut *c)
+        .await?;
         for role in roles {
             sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
                 .bind(id)

@@ -182,7 +182,10 @@ fn parse_minor(amount: &str, currency: Currency) -> Result<i64, MoneyError> {
         None => (text, ""),
     };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || !all_digits(int) || !all_digits(frac) || (text.contains('.') && frac.is_empty())
+    if int.is_empty()
+        || !all_digits(int)
+        || !all_digits(frac)
+        || (text.contains('.') && frac.is_empty())
     {
         return Err(MoneyError::NotANumber(shown));
     }
@@ -199,10 +202,18 @@ fn parse_minor(amount: &str, currency: Currency) -> Result<i64, MoneyError> {
     if int.len() > 16 {
         return Err(MoneyError::TooLarge);
     }
-    let int_value: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| MoneyError::TooLarge)? };
+    let int_value: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| MoneyError::TooLarge)?
+    };
     let mut frac_value: i64 = 0;
     for i in 0..exp {
-        let digit = significant_frac.as_bytes().get(i).map(|b| (b - b'0') as i64).unwrap_or(0);
+        let digit = significant_frac
+            .as_bytes()
+            .get(i)
+            .map(|b| (b - b'0') as i64)
+            .unwrap_or(0);
         frac_value = frac_value * 10 + digit;
     }
     let minor = int_value
@@ -230,13 +241,20 @@ mod tests {
         assert_eq!(eur("4200.50"), Ok(420_050));
         assert_eq!(eur("0.01"), Ok(1));
         assert_eq!(eur("0007.10"), Ok(710));
-        assert_eq!(eur("12.3400"), Ok(1234), "trailing zeros are not extra precision");
+        assert_eq!(
+            eur("12.3400"),
+            Ok(1234),
+            "trailing zeros are not extra precision"
+        );
     }
 
     #[test]
     fn respects_each_currencys_exponent() {
         assert_eq!(Money::parse("1500", "JPY").map(|m| m.minor), Ok(1500));
-        assert!(matches!(Money::parse("1500.5", "JPY"), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(
+            Money::parse("1500.5", "JPY"),
+            Err(MoneyError::TooPrecise { .. })
+        ));
         assert_eq!(Money::parse("1.234", "BHD").map(|m| m.minor), Ok(1234));
     }
 
@@ -263,9 +281,15 @@ mod tests {
         let eur = Currency::parse("EUR").unwrap();
         assert_eq!(Money::from_minor(420_000, eur).to_string(), "4,200.00 EUR");
         assert_eq!(Money::from_minor(5, eur).to_string(), "0.05 EUR");
-        assert_eq!(Money::from_minor(123_456_789_00, eur).to_string(), "123,456,789.00 EUR");
+        assert_eq!(
+            Money::from_minor(12_345_678_900, eur).to_string(),
+            "123,456,789.00 EUR"
+        );
         let jpy = Currency::parse("JPY").unwrap();
-        assert_eq!(Money::from_minor(1_500_000, jpy).to_string(), "1,500,000 JPY");
+        assert_eq!(
+            Money::from_minor(1_500_000, jpy).to_string(),
+            "1,500,000 JPY"
+        );
     }
 
     #[test]

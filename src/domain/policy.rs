@@ -48,14 +48,28 @@ pub struct RuleDefinition {
 #[serde(rename_all = "snake_case", tag = "attribute", deny_unknown_fields)]
 pub enum Condition {
     /// Amount strictly above a threshold; thresholds per currency.
-    AmountAbove { thresholds: Vec<Threshold> },
-    RecordCountAbove { count: i64 },
-    RecipientCountAbove { count: i64 },
+    AmountAbove {
+        thresholds: Vec<Threshold>,
+    },
+    RecordCountAbove {
+        count: i64,
+    },
+    RecipientCountAbove {
+        count: i64,
+    },
     /// Confidence strictly below a value in [0, 1].
-    ConfidenceBelow { value: f64 },
-    CustomerTierIn { tiers: Vec<String> },
-    RiskClassIn { classes: Vec<String> },
-    AgentIn { agents: Vec<String> },
+    ConfidenceBelow {
+        value: f64,
+    },
+    CustomerTierIn {
+        tiers: Vec<String>,
+    },
+    RiskClassIn {
+        classes: Vec<String>,
+    },
+    AgentIn {
+        agents: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,13 +180,15 @@ fn valid_key(s: &str) -> bool {
 fn compile_pattern(path: &str, p: &str) -> Result<Pattern, PolicyError> {
     let body = p.strip_suffix('*');
     let core = body.unwrap_or(p);
-    let ok_chars = core
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-');
+    let ok_chars = core.bytes().all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'
+    });
     if !ok_chars || core.contains('*') || (body.is_none() && core.is_empty()) || core.len() > 128 {
         return Err(invalid(
             path,
-            format!("{p:?} is not an action type such as payment.refund or a prefix such as payment.*"),
+            format!(
+                "{p:?} is not an action type such as payment.refund or a prefix such as payment.*"
+            ),
         ));
     }
     Ok(match body {
@@ -184,7 +200,10 @@ fn compile_pattern(path: &str, p: &str) -> Result<Pattern, PolicyError> {
 fn compile_condition(path: &str, c: &Condition) -> Result<CompiledCondition, PolicyError> {
     let non_empty = |items: &Vec<String>, what: &str| {
         if items.is_empty() || items.iter().any(|s| s.trim().is_empty()) {
-            Err(invalid(path, format!("list at least one {what}, none blank")))
+            Err(invalid(
+                path,
+                format!("list at least one {what}, none blank"),
+            ))
         } else {
             Ok(items.clone())
         }
@@ -246,14 +265,20 @@ pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError>
                 "use lower-case letters, digits, '-' or '_' (at most 64)",
             ));
         }
-        if compiled.iter().any(|g: &CompiledGate| g.definition.key == definition.key) {
+        if compiled
+            .iter()
+            .any(|g: &CompiledGate| g.definition.key == definition.key)
+        {
             return Err(invalid(format!("{gp}.key"), "two gates share this key"));
         }
         if definition.name.trim().is_empty() {
             return Err(invalid(format!("{gp}.name"), "a gate needs a name"));
         }
         if definition.action_types.is_empty() {
-            return Err(invalid(format!("{gp}.action_types"), "list at least one action type"));
+            return Err(invalid(
+                format!("{gp}.action_types"),
+                "list at least one action type",
+            ));
         }
         let patterns = definition
             .action_types
@@ -265,7 +290,10 @@ pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError>
         for (ri, rule) in definition.rules.iter().enumerate() {
             let rp = format!("{gp}.rules[{ri}]");
             if !valid_key(&rule.key) {
-                return Err(invalid(format!("{rp}.key"), "use lower-case letters, digits, '-' or '_'"));
+                return Err(invalid(
+                    format!("{rp}.key"),
+                    "use lower-case letters, digits, '-' or '_'",
+                ));
             }
             if definition.rules[..ri].iter().any(|r| r.key == rule.key) {
                 return Err(invalid(format!("{rp}.key"), "two rules share this key"));
@@ -393,7 +421,7 @@ impl Policy {
             });
         }
         // Stable sort keeps definition order among equally strict gates.
-        gates.sort_by(|a, b| b.tier.cmp(&a.tier));
+        gates.sort_by_key(|g| std::cmp::Reverse(g.tier));
         let tier = gates.first().map(|g| g.tier).unwrap_or(Tier::Review);
         Evaluation { tier, gates }
     }
@@ -407,7 +435,11 @@ impl Policy {
                 facts.action_type
             );
         };
-        let Some(gate) = self.gates.iter().find(|g| g.definition.key == deciding.gate_key) else {
+        let Some(gate) = self
+            .gates
+            .iter()
+            .find(|g| g.definition.key == deciding.gate_key)
+        else {
             return format!("{} by gate {}", evaluation.tier, deciding.gate_key);
         };
         let label = format!("gate {} v{}", gate.definition.name, gate.version);
@@ -501,7 +533,11 @@ mod tests {
     fn thresholds_raise_the_tier_step_by_step() {
         let p = compile(vec![(refunds(), 3)]).unwrap();
         assert_eq!(p.evaluate(&refund(eur("50"))).tier, Tier::Auto);
-        assert_eq!(p.evaluate(&refund(eur("100"))).tier, Tier::Auto, "strictly above");
+        assert_eq!(
+            p.evaluate(&refund(eur("100"))).tier,
+            Tier::Auto,
+            "strictly above"
+        );
         assert_eq!(p.evaluate(&refund(eur("100.01"))).tier, Tier::Log);
         let e = p.evaluate(&refund(eur("4200")));
         assert_eq!(e.tier, Tier::Review);
@@ -519,7 +555,10 @@ mod tests {
             "review because amount 4,200.00 EUR > 1,000.00 EUR threshold (rule over-1000), gate Refunds v3"
         );
         let small = refund(eur("5"));
-        assert_eq!(p.explain(&small, &p.evaluate(&small)), "auto by default (gate Refunds v3)");
+        assert_eq!(
+            p.explain(&small, &p.evaluate(&small)),
+            "auto by default (gate Refunds v3)"
+        );
     }
 
     #[test]
@@ -541,7 +580,9 @@ mod tests {
         let e = p.evaluate(&f);
         assert_eq!(e.tier, Tier::Review);
         assert!(e.gates.is_empty());
-        assert!(p.explain(&f, &e).contains("no gate matches action type contract.amend"));
+        assert!(p
+            .explain(&f, &e)
+            .contains("no gate matches action type contract.amend"));
         assert_eq!(Policy::empty().evaluate(&f).tier, Tier::Review);
     }
 
@@ -552,7 +593,11 @@ mod tests {
         let jpy = Some(Money::parse("10", "JPY").unwrap());
         assert_eq!(p.evaluate(&refund(jpy)).tier, Tier::Review);
         let usd = Some(Money::parse("1050", "USD").unwrap());
-        assert_eq!(p.evaluate(&refund(usd)).tier, Tier::Log, "USD has its own threshold");
+        assert_eq!(
+            p.evaluate(&refund(usd)).tier,
+            Tier::Log,
+            "USD has its own threshold"
+        );
     }
 
     #[test]
@@ -583,12 +628,18 @@ mod tests {
             }],
         }];
         let err = compile(vec![(g, 1)]).unwrap_err().to_string();
-        assert!(err.starts_with("gates[refunds].rules[1].when[0].thresholds[0]: unknown currency"), "{err}");
+        assert!(
+            err.starts_with("gates[refunds].rules[1].when[0].thresholds[0]: unknown currency"),
+            "{err}"
+        );
 
         let mut g = refunds();
         g.rules[0].tier = Tier::Auto;
         let err = compile(vec![(g, 1)]).unwrap_err().to_string();
-        assert!(err.contains("rules[0].tier") && err.contains("never change"), "{err}");
+        assert!(
+            err.contains("rules[0].tier") && err.contains("never change"),
+            "{err}"
+        );
 
         let mut g = refunds();
         g.action_types = vec!["payment.*.x".into()];
@@ -596,7 +647,10 @@ mod tests {
 
         let mut g = refunds();
         g.rules[0].when = vec![Condition::ConfidenceBelow { value: 1.5 }];
-        assert!(compile(vec![(g, 1)]).unwrap_err().to_string().contains("between 0 and 1"));
+        assert!(compile(vec![(g, 1)])
+            .unwrap_err()
+            .to_string()
+            .contains("between 0 and 1"));
 
         assert!(compile(vec![(refunds(), 1), (refunds(), 2)])
             .unwrap_err()

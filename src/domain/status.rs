@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn approvals_only_move_to_execution_outcomes() {
         for s in [Status::Approved, Status::ApprovedWithEdit] {
-            let nexts: Vec<_> = Status::ALL.into_iter().filter(|n| s.can_become(*n)).collect();
+            let nexts: Vec<_> = Status::ALL
+                .into_iter()
+                .filter(|n| s.can_become(*n))
+                .collect();
             assert_eq!(nexts, vec![Status::Executed, Status::ExecutionFailed]);
         }
     }
@@ -162,10 +165,18 @@ mod tests {
     fn open_states_can_be_decided_and_withdrawn() {
         for s in Status::OPEN {
             assert!(s.is_open());
-            for next in [Status::Approved, Status::Rejected, Status::Expired, Status::Withdrawn] {
+            for next in [
+                Status::Approved,
+                Status::Rejected,
+                Status::Expired,
+                Status::Withdrawn,
+            ] {
                 assert!(s.can_become(next), "{s} -> {next}");
             }
-            assert!(!s.can_become(Status::Executed), "nothing executes without a decision");
+            assert!(
+                !s.can_become(Status::Executed),
+                "nothing executes without a decision"
+            );
         }
     }
 }

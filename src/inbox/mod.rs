@@ -82,24 +82,44 @@ impl Cursor {
     }
 
     pub fn parse(s: &str) -> Result<Cursor, AppError> {
-        let bad = || AppError::invalid("after", "not a page position from this inbox; start again from the first page");
+        let bad = || {
+            AppError::invalid(
+                "after",
+                "not a page position from this inbox; start again from the first page",
+            )
+        };
         let (at, id) = s.split_once('.').ok_or_else(bad)?;
         let created_at = at.parse::<i64>().map_err(|_| bad())?;
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(bad());
         }
-        Ok(Cursor { created_at, id: id.to_owned() })
+        Ok(Cursor {
+            created_at,
+            id: id.to_owned(),
+        })
     }
 }
 
 #[server]
-pub async fn load_inbox(after: Option<String>, tier: Option<String>) -> Result<InboxPage, AppError> {
+pub async fn load_inbox(
+    after: Option<String>,
+    tier: Option<String>,
+) -> Result<InboxPage, AppError> {
     use crate::domain::tier::Tier;
     let state = crate::server::state()?;
-    let after = after.filter(|s| !s.is_empty()).map(|s| Cursor::parse(&s)).transpose()?;
+    let after = after
+        .filter(|s| !s.is_empty())
+        .map(|s| Cursor::parse(&s))
+        .transpose()?;
     let tier = tier
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<Tier>().map_err(|e| AppError::invalid("tier", e.to_string())))
+        .map(|s| {
+            s.parse::<Tier>()
+                .map_err(|e| AppError::invalid("tier", e.to_string()))
+        })
         .transpose()?;
     queries::open_requests(&state.db, after.as_ref(), tier, PAGE_SIZE).await
 }
@@ -151,7 +171,10 @@ fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
     }
     let now = page.now;
     let next = page.next_after.map(|after| {
-        let tier_part = tier.filter(|t| !t.is_empty()).map(|t| format!("&tier={t}")).unwrap_or_default();
+        let tier_part = tier
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("&tier={t}"))
+            .unwrap_or_default();
         format!("/inbox?after={after}{tier_part}")
     });
     view! {
@@ -182,7 +205,10 @@ fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
 fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
     let summary = row.summary();
     let (left_text, sla_class) = match row.deadline_at {
-        Some(d) if d <= now => (format!("overdue {}", compact_duration(now - d)), "sla overdue"),
+        Some(d) if d <= now => (
+            format!("overdue {}", compact_duration(now - d)),
+            "sla overdue",
+        ),
         Some(d) if d - now < 2 * 3_600_000 => (compact_duration(d - now), "sla soon"),
         Some(d) => (compact_duration(d - now), "sla"),
         None => ("–".to_owned(), "sla"),
@@ -218,10 +244,16 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
-        let c = Cursor { created_at: 1_700_000_000_000, id: "req_0191abc".into() };
+        let c = Cursor {
+            created_at: 1_700_000_000_000,
+            id: "req_0191abc".into(),
+        };
         assert_eq!(Cursor::parse(&c.encode()), Ok(c));
         for bad in ["", "x", "12", "abc.req_1", "12.", "12.req-1;DROP", "12.a b"] {
-            assert!(matches!(Cursor::parse(bad), Err(AppError::Invalid { .. })), "{bad}");
+            assert!(
+                matches!(Cursor::parse(bad), Err(AppError::Invalid { .. })),
+                "{bad}"
+            );
         }
     }
 

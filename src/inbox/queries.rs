@@ -60,7 +60,10 @@ pub async fn open_requests(
             .bind(limit + 1)
             .fetch_all(p)
             .await?;
-        let total = sqlx::query_scalar(&count_sql).bind(tier).fetch_one(p).await?;
+        let total = sqlx::query_scalar(&count_sql)
+            .bind(tier)
+            .fetch_one(p)
+            .await?;
         (rows, total)
     });
     let next_after = if rows.len() as i64 > limit {

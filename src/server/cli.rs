@@ -19,7 +19,12 @@ pub struct Cli {
     pub database_url: Option<String>,
 
     /// Directory for the SQLite database and server-held keys; created on first run.
-    #[arg(long, env = "COUNTERSIGN_DATA_DIR", default_value = "data", global = true)]
+    #[arg(
+        long,
+        env = "COUNTERSIGN_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     #[command(subcommand)]

@@ -36,7 +36,9 @@ pub fn database_target(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Dat
         let rest = rest.trim_start_matches("//");
         let path = rest.split('?').next().unwrap_or_default();
         if path.is_empty() || path == ":memory:" {
-            bail!("DATABASE_URL {url:?} must name a SQLite file, e.g. sqlite://data/countersign.db");
+            bail!(
+                "DATABASE_URL {url:?} must name a SQLite file, e.g. sqlite://data/countersign.db"
+            );
         }
         return Ok(DatabaseTarget::Sqlite {
             path: PathBuf::from(path),
@@ -56,7 +58,13 @@ pub fn database_target(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Dat
             display: parsed.to_string(),
         });
     }
-    let scheme: String = url.split(':').next().unwrap_or_default().chars().take(20).collect();
+    let scheme: String = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(20)
+        .collect();
     bail!("DATABASE_URL scheme {scheme:?} is not supported; use sqlite://PATH or postgres://...")
 }
 
@@ -86,7 +94,9 @@ mod tests {
     #[test]
     fn unset_url_means_sqlite_in_the_data_dir() {
         match database_target(None, Path::new("/srv/cs")).unwrap() {
-            DatabaseTarget::Sqlite { path } => assert_eq!(path, PathBuf::from("/srv/cs/countersign.db")),
+            DatabaseTarget::Sqlite { path } => {
+                assert_eq!(path, PathBuf::from("/srv/cs/countersign.db"))
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
@@ -117,8 +127,15 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_with_one_line() {
-        for bad in ["mysql://x/y", "postgres://", "postgres://:5432/x", "nonsense"] {
-            let e = database_target(Some(bad), Path::new("d")).unwrap_err().to_string();
+        for bad in [
+            "mysql://x/y",
+            "postgres://",
+            "postgres://:5432/x",
+            "nonsense",
+        ] {
+            let e = database_target(Some(bad), Path::new("d"))
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("DATABASE_URL"), "{bad}: {e}");
             assert!(!e.contains('\n'));
         }

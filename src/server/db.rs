@@ -64,14 +64,20 @@ impl Db {
         match target {
             DatabaseTarget::Sqlite { path } => connect_sqlite(path).await,
             DatabaseTarget::Postgres { url, display } => {
-                let options = PgConnectOptions::from_str(url)
-                    .with_context(|| format!("DATABASE_URL {display} is not a valid PostgreSQL URL"))?;
+                let options = PgConnectOptions::from_str(url).with_context(|| {
+                    format!("DATABASE_URL {display} is not a valid PostgreSQL URL")
+                })?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {display}: {}", one_line(&e)))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot connect to PostgreSQL at {display}: {}",
+                            one_line(&e)
+                        )
+                    })?;
                 Ok(Db::Postgres(pool))
             }
         }
@@ -130,11 +136,20 @@ async fn connect_sqlite(path: &Path) -> anyhow::Result<Db> {
         .max_connections(8)
         .connect_with(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {}", path.display(), one_line(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open SQLite database {}: {}",
+                path.display(),
+                one_line(&e)
+            )
+        })?;
     Ok(Db::Sqlite(pool))
 }
 
 /// Error text on one line, so every start-up failure is a single readable line.
 pub fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

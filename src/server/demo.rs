@@ -26,16 +26,57 @@ const DAY: i64 = 24 * HOUR;
 
 /// Named demo people; the README lists them.
 pub const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
-    ("usr_dana", "dana@example.com", "Dana Whitfield", &[Role::Reviewer]),
-    ("usr_ravi", "ravi@example.com", "Ravi Menon", &[Role::Reviewer]),
-    ("usr_sofia", "sofia@example.com", "Sofia Alvarez", &[Role::Reviewer]),
-    ("usr_marcus", "marcus@example.com", "Marcus Chen", &[Role::Reviewer, Role::SeniorReviewer]),
-    ("usr_alex", "alex@example.com", "Alex Okafor", &[Role::Admin]),
-    ("usr_priya", "priya@example.com", "Priya Natarajan", &[Role::Admin, Role::Reviewer]),
-    ("usr_ines", "ines@example.com", "Ines Laurent", &[Role::Auditor]),
+    (
+        "usr_dana",
+        "dana@example.com",
+        "Dana Whitfield",
+        &[Role::Reviewer],
+    ),
+    (
+        "usr_ravi",
+        "ravi@example.com",
+        "Ravi Menon",
+        &[Role::Reviewer],
+    ),
+    (
+        "usr_sofia",
+        "sofia@example.com",
+        "Sofia Alvarez",
+        &[Role::Reviewer],
+    ),
+    (
+        "usr_marcus",
+        "marcus@example.com",
+        "Marcus Chen",
+        &[Role::Reviewer, Role::SeniorReviewer],
+    ),
+    (
+        "usr_alex",
+        "alex@example.com",
+        "Alex Okafor",
+        &[Role::Admin],
+    ),
+    (
+        "usr_priya",
+        "priya@example.com",
+        "Priya Natarajan",
+        &[Role::Admin, Role::Reviewer],
+    ),
+    (
+        "usr_ines",
+        "ines@example.com",
+        "Ines Laurent",
+        &[Role::Auditor],
+    ),
 ];
 
-const REVIEWERS: &[&str] = &["usr_dana", "usr_ravi", "usr_sofia", "usr_marcus", "usr_priya"];
+const REVIEWERS: &[&str] = &[
+    "usr_dana",
+    "usr_ravi",
+    "usr_sofia",
+    "usr_marcus",
+    "usr_priya",
+];
 
 struct AgentSpec {
     id: &'static str,
@@ -46,12 +87,42 @@ struct AgentSpec {
 }
 
 const AGENTS: &[AgentSpec] = &[
-    AgentSpec { id: "agt_refunds", name: "refund-bot", description: "Support agent that issues customer refunds", weight: 40 },
-    AgentSpec { id: "agt_ap", name: "ap-clerk", description: "Accounts-payable agent that pays vendor invoices", weight: 15 },
-    AgentSpec { id: "agt_contracts", name: "contracts-assistant", description: "Drafts contract amendments for renewals", weight: 8 },
-    AgentSpec { id: "agt_campaigns", name: "campaign-agent", description: "Sends lifecycle and marketing emails to segments", weight: 12 },
-    AgentSpec { id: "agt_crm", name: "crm-hygiene", description: "Deduplicates and normalises CRM records in bulk", weight: 15 },
-    AgentSpec { id: "agt_access", name: "it-access-bot", description: "Grants system access from IT tickets", weight: 10 },
+    AgentSpec {
+        id: "agt_refunds",
+        name: "refund-bot",
+        description: "Support agent that issues customer refunds",
+        weight: 40,
+    },
+    AgentSpec {
+        id: "agt_ap",
+        name: "ap-clerk",
+        description: "Accounts-payable agent that pays vendor invoices",
+        weight: 15,
+    },
+    AgentSpec {
+        id: "agt_contracts",
+        name: "contracts-assistant",
+        description: "Drafts contract amendments for renewals",
+        weight: 8,
+    },
+    AgentSpec {
+        id: "agt_campaigns",
+        name: "campaign-agent",
+        description: "Sends lifecycle and marketing emails to segments",
+        weight: 12,
+    },
+    AgentSpec {
+        id: "agt_crm",
+        name: "crm-hygiene",
+        description: "Deduplicates and normalises CRM records in bulk",
+        weight: 15,
+    },
+    AgentSpec {
+        id: "agt_access",
+        name: "it-access-bot",
+        description: "Grants system access from IT tickets",
+        weight: 10,
+    },
 ];
 
 /// The demo gates, as an admin would write them.
@@ -85,24 +156,60 @@ pub fn demo_gates() -> Vec<GateDefinition> {
 }
 
 const CUSTOMERS: &[(&str, &str)] = &[
-    ("Northwind Traders", "enterprise"), ("Contoso Ltd", "enterprise"), ("Fabrikam GmbH", "mid"),
-    ("Tailspin Toys", "smb"), ("Wide World Importers", "mid"), ("Adventure Works", "enterprise"),
-    ("Blue Yonder Airlines", "mid"), ("Coho Winery", "smb"), ("Alpine Ski House", "smb"),
-    ("Litware Inc", "mid"), ("Proseware", "smb"), ("Lucerne Publishing", "smb"),
+    ("Northwind Traders", "enterprise"),
+    ("Contoso Ltd", "enterprise"),
+    ("Fabrikam GmbH", "mid"),
+    ("Tailspin Toys", "smb"),
+    ("Wide World Importers", "mid"),
+    ("Adventure Works", "enterprise"),
+    ("Blue Yonder Airlines", "mid"),
+    ("Coho Winery", "smb"),
+    ("Alpine Ski House", "smb"),
+    ("Litware Inc", "mid"),
+    ("Proseware", "smb"),
+    ("Lucerne Publishing", "smb"),
 ];
-const VENDORS: &[&str] = &["Acme Logistics", "Globex Cloud", "Initech Consulting", "Umbrella Facilities", "Hooli Ads", "Stark Components", "Wayne Office Supply"];
+const VENDORS: &[&str] = &[
+    "Acme Logistics",
+    "Globex Cloud",
+    "Initech Consulting",
+    "Umbrella Facilities",
+    "Hooli Ads",
+    "Stark Components",
+    "Wayne Office Supply",
+];
 const CURRENCIES: &[&str] = &["EUR", "EUR", "EUR", "USD", "GBP"];
-const REFUND_REASONS: &[&str] = &["Item arrived damaged", "Duplicate charge", "Service outage credit", "Late delivery", "Cancelled within trial", "Wrong size shipped"];
+const REFUND_REASONS: &[&str] = &[
+    "Item arrived damaged",
+    "Duplicate charge",
+    "Service outage credit",
+    "Late delivery",
+    "Cancelled within trial",
+    "Wrong size shipped",
+];
 const REJECT_REASONS: &[(&str, &str)] = &[
-    ("policy", "Outside refund policy"), ("amount", "Amount does not match the invoice"),
-    ("duplicate", "Already handled in another ticket"), ("evidence", "Not enough evidence in the inputs"),
+    ("policy", "Outside refund policy"),
+    ("amount", "Amount does not match the invoice"),
+    ("duplicate", "Already handled in another ticket"),
+    ("evidence", "Not enough evidence in the inputs"),
     ("counterparty", "Counterparty details look wrong"),
 ];
 const SYSTEMS: &[(&str, &str, &str)] = &[
-    ("GitHub", "maintainer", "high"), ("Salesforce", "read-only", "low"), ("AWS production", "administrator", "critical"),
-    ("Snowflake", "analyst", "low"), ("Okta", "super-admin", "critical"), ("Jira", "project-admin", "low"),
+    ("GitHub", "maintainer", "high"),
+    ("Salesforce", "read-only", "low"),
+    ("AWS production", "administrator", "critical"),
+    ("Snowflake", "analyst", "low"),
+    ("Okta", "super-admin", "critical"),
+    ("Jira", "project-admin", "low"),
 ];
-const SEGMENTS: &[(&str, i64)] = &[("trial users, day 7", 420), ("churn-risk customers", 2_300), ("EU newsletter", 48_000), ("all customers", 240_000), ("webinar attendees", 180), ("enterprise admins", 950)];
+const SEGMENTS: &[(&str, i64)] = &[
+    ("trial users, day 7", 420),
+    ("churn-risk customers", 2_300),
+    ("EU newsletter", 48_000),
+    ("all customers", 240_000),
+    ("webinar attendees", 180),
+    ("enterprise admins", 950),
+];
 
 struct Proposal {
     agent: usize,
@@ -132,11 +239,13 @@ fn amount(rng: &mut ChaCha8Rng, median: f64, spread: f64, currency: &str) -> Mon
     let z: f64 = (0..6).map(|_| rng.gen::<f64>()).sum::<f64>() - 3.0;
     let major = (median * (spread * z).exp()).clamp(1.0, 2_000_000.0);
     let cents = (major * 100.0).round() as i64;
-    Money::parse(&format!("{}.{:02}", cents / 100, cents % 100), currency).expect("demo amounts are valid")
+    Money::parse(&format!("{}.{:02}", cents / 100, cents % 100), currency)
+        .expect("demo amounts are valid")
 }
 
 fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
-    let confidence = (0.55 + rng.gen::<f64>() * 0.45 - if rng.gen_bool(0.08) { 0.2 } else { 0.0 }).clamp(0.3, 0.99);
+    let confidence = (0.55 + rng.gen::<f64>() * 0.45 - if rng.gen_bool(0.08) { 0.2 } else { 0.0 })
+        .clamp(0.3, 0.99);
     let confidence = (confidence * 100.0).round() / 100.0;
     match agent {
         0 => {
@@ -176,7 +285,14 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             let (customer, _) = *pick(rng, CUSTOMERS);
             let risk = if rng.gen_bool(0.3) { "high" } else { "medium" };
             let days = *pick(rng, &[30, 45, 60]);
-            let cap = *pick(rng, &["12 months of fees", "the fees paid in the prior 6 months", "EUR 250,000"]);
+            let cap = *pick(
+                rng,
+                &[
+                    "12 months of fees",
+                    "the fees paid in the prior 6 months",
+                    "EUR 250,000",
+                ],
+            );
             Proposal {
                 agent, action_type: "contract.amend",
                 payload: json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "proposed_text": format!("Either party may terminate this Agreement for convenience on {days} days' written notice. Liability on termination is capped at {cap}.")}),
@@ -192,14 +308,22 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             let (segment, size) = *pick(rng, SEGMENTS);
             let recipients = (size as f64 * (0.8 + rng.gen::<f64>() * 0.4)) as i64;
             Proposal {
-                agent, action_type: "email.bulk_send",
+                agent,
+                action_type: "email.bulk_send",
                 payload: json!({"segment": segment, "subject": "Your account: what's new this month", "body": format!("Hi {{first_name}},\n\nWe shipped three improvements this month that {segment} asked for. Read the notes and reply to this email with questions.\n\nThe Team"), "send_at": "now"}),
                 current_state: None,
                 inputs: json!({"campaign_brief": format!("CMP-{}", 200 + n % 50)}),
                 reasoning: format!("Monthly update for {segment}; content approved in the brief."),
                 alternatives: json!(["in-app banner only"]),
-                confidence, amount: None, counterparty: None, customer_tier: None,
-                record_count: None, recipient_count: Some(recipients), risk_class: None, acting_for: None, deadline_hours: 12,
+                confidence,
+                amount: None,
+                counterparty: None,
+                customer_tier: None,
+                record_count: None,
+                recipient_count: Some(recipients),
+                risk_class: None,
+                acting_for: None,
+                deadline_hours: 12,
             }
         }
         4 => {
@@ -247,9 +371,11 @@ pub struct DemoSummary {
 }
 
 async fn request_count(db: &Db) -> anyhow::Result<i64> {
-    Ok(on_db!(db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM action_requests")
-        .fetch_one(p)
-        .await)?)
+    Ok(on_db!(db, |p| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM action_requests"
+    )
+    .fetch_one(p)
+    .await)?)
 }
 
 /// Loads the demo history. Leaves a database that already holds requests alone unless `force`.
@@ -262,16 +388,50 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     let mut tx = db.begin_write().await?;
 
     let mut setup_rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed);
-    let has_people = on_db!(db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(p).await)? > 0;
+    let has_people = on_db!(db, |p| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(p)
+    .await)?
+        > 0;
     if !has_people {
         for (id, email, name, roles) in DEMO_USERS {
             accounts::insert_user(&mut tx, id, email, name, roles, start - DAY).await?;
         }
-        accounts::insert_team(&mut tx, "team_finance", "Finance Ops", &["usr_dana", "usr_ravi", "usr_marcus"], start - DAY).await?;
-        accounts::insert_team(&mut tx, "team_support", "Customer Support", &["usr_sofia", "usr_dana"], start - DAY).await?;
-        accounts::insert_team(&mut tx, "team_security", "IT Security", &["usr_marcus", "usr_priya"], start - DAY).await?;
+        accounts::insert_team(
+            &mut tx,
+            "team_finance",
+            "Finance Ops",
+            &["usr_dana", "usr_ravi", "usr_marcus"],
+            start - DAY,
+        )
+        .await?;
+        accounts::insert_team(
+            &mut tx,
+            "team_support",
+            "Customer Support",
+            &["usr_sofia", "usr_dana"],
+            start - DAY,
+        )
+        .await?;
+        accounts::insert_team(
+            &mut tx,
+            "team_security",
+            "IT Security",
+            &["usr_marcus", "usr_priya"],
+            start - DAY,
+        )
+        .await?;
         for a in AGENTS {
-            accounts::insert_agent(&mut tx, a.id, a.name, a.description, Some("usr_alex"), start - DAY).await?;
+            accounts::insert_agent(
+                &mut tx,
+                a.id,
+                a.name,
+                a.description,
+                Some("usr_alex"),
+                start - DAY,
+            )
+            .await?;
         }
         for g in demo_gates() {
             let id = demo_id(&mut setup_rng, "gate", start - DAY);
@@ -308,7 +468,12 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
         let row = gate_and_decide(&mut rng, &policy, &gate_ids, proposal, at, now, n);
         requests::insert(&mut tx, &row.request).await?;
         summary.requests += 1;
-        if row.request.status.parse::<Status>().is_ok_and(Status::is_open) {
+        if row
+            .request
+            .status
+            .parse::<Status>()
+            .is_ok_and(Status::is_open)
+        {
             summary.pending += 1;
         }
         if let Some(d) = &row.decision {
@@ -323,7 +488,6 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     tx.commit().await?;
     Ok(Some(summary))
 }
-
 
 struct DemoRow {
     request: NewActionRequest,
@@ -353,35 +517,72 @@ fn gate_and_decide(
     let evaluation = policy.evaluate(&facts);
     let explanation = policy.explain(&facts, &evaluation);
     let deciding = evaluation.deciding_gate();
-    let gate_id = deciding.and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key)).map(|(_, id)| id.clone());
-    let matched: Vec<String> = deciding.map(|g| g.matched_rules.clone()).unwrap_or_default();
+    let gate_id = deciding
+        .and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key))
+        .map(|(_, id)| id.clone());
+    let matched: Vec<String> = deciding
+        .map(|g| g.matched_rules.clone())
+        .unwrap_or_default();
     let id = demo_id(rng, "req", at);
     let deadline = at + p.deadline_hours * HOUR;
 
     let age = now - at;
-    let (status, decision_kind, decided_at): (Status, Option<&'static str>, Option<i64>) = match evaluation.tier {
-        Tier::Auto | Tier::Log => (if rng.gen_bool(0.9) { Status::Executed } else { Status::Approved }, None, Some(at)),
-        Tier::Block => (Status::Rejected, None, Some(at)),
-        Tier::Review | Tier::Dual => {
-            let still_open = age < 36 * HOUR && rng.gen_bool(0.85);
-            if still_open {
-                let s = if now > deadline { Status::Escalated } else if rng.gen_bool(0.1) { Status::InReview } else { Status::Pending };
-                (s, None, None)
-            } else {
-                let decided = (at + rng.gen_range(5 * MINUTE..(p.deadline_hours * HOUR).min(10 * HOUR))).min(now - MINUTE);
-                let roll: f64 = rng.gen();
-                if roll < 0.70 {
-                    (if rng.gen_bool(0.85) { Status::Executed } else { Status::Approved }, Some("approve"), Some(decided))
-                } else if roll < 0.81 {
-                    (Status::ApprovedWithEdit, Some("approve_with_edit"), Some(decided))
-                } else if roll < 0.96 {
-                    (Status::Rejected, Some("reject"), Some(decided))
+    let (status, decision_kind, decided_at): (Status, Option<&'static str>, Option<i64>) =
+        match evaluation.tier {
+            Tier::Auto | Tier::Log => (
+                if rng.gen_bool(0.9) {
+                    Status::Executed
                 } else {
-                    (Status::Expired, Some("expire"), Some(deadline.min(now - MINUTE)))
+                    Status::Approved
+                },
+                None,
+                Some(at),
+            ),
+            Tier::Block => (Status::Rejected, None, Some(at)),
+            Tier::Review | Tier::Dual => {
+                let still_open = age < 36 * HOUR && rng.gen_bool(0.85);
+                if still_open {
+                    let s = if now > deadline {
+                        Status::Escalated
+                    } else if rng.gen_bool(0.1) {
+                        Status::InReview
+                    } else {
+                        Status::Pending
+                    };
+                    (s, None, None)
+                } else {
+                    let decided = (at
+                        + rng.gen_range(5 * MINUTE..(p.deadline_hours * HOUR).min(10 * HOUR)))
+                    .min(now - MINUTE);
+                    let roll: f64 = rng.gen();
+                    if roll < 0.70 {
+                        (
+                            if rng.gen_bool(0.85) {
+                                Status::Executed
+                            } else {
+                                Status::Approved
+                            },
+                            Some("approve"),
+                            Some(decided),
+                        )
+                    } else if roll < 0.81 {
+                        (
+                            Status::ApprovedWithEdit,
+                            Some("approve_with_edit"),
+                            Some(decided),
+                        )
+                    } else if roll < 0.96 {
+                        (Status::Rejected, Some("reject"), Some(decided))
+                    } else {
+                        (
+                            Status::Expired,
+                            Some("expire"),
+                            Some(deadline.min(now - MINUTE)),
+                        )
+                    }
                 }
             }
-        }
-    };
+        };
 
     let payload_text = p.payload.to_string();
     let request = NewActionRequest {
@@ -428,7 +629,10 @@ fn gate_and_decide(
             let (c, t) = *pick(rng, REJECT_REASONS);
             (Some(c.to_owned()), Some(t.to_owned()))
         } else if kind == "expire" {
-            (Some("expired".to_owned()), Some("No decision before the deadline".to_owned()))
+            (
+                Some("expired".to_owned()),
+                Some("No decision before the deadline".to_owned()),
+            )
         } else {
             (None, None)
         };
@@ -453,10 +657,19 @@ fn edit_payload(payload: &str) -> String {
     if let Some(obj) = v.as_object_mut() {
         if let Some(serde_json::Value::String(a)) = obj.get("amount").cloned() {
             if let Ok(x) = a.parse::<f64>() {
-                obj.insert("amount".into(), json!(format!("{:.2}", (x * 0.8 * 100.0).round() / 100.0)));
+                obj.insert(
+                    "amount".into(),
+                    json!(format!("{:.2}", (x * 0.8 * 100.0).round() / 100.0)),
+                );
             }
         } else if let Some(serde_json::Value::String(t)) = obj.get("proposed_text").cloned() {
-            obj.insert("proposed_text".into(), json!(t.replace("for convenience", "for convenience, after a good-faith escalation,")));
+            obj.insert(
+                "proposed_text".into(),
+                json!(t.replace(
+                    "for convenience",
+                    "for convenience, after a good-faith escalation,"
+                )),
+            );
         } else if obj.contains_key("duration_days") {
             obj.insert("duration_days".into(), json!(1));
         } else if let Some(serde_json::Value::String(s)) = obj.get("subject").cloned() {
@@ -480,7 +693,9 @@ mod tests {
     fn the_same_seed_gives_the_same_proposals() {
         let gen = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..50).map(|n| propose(&mut rng, (n % 6) as usize, n).payload.to_string()).collect::<Vec<_>>()
+            (0..50)
+                .map(|n| propose(&mut rng, (n % 6) as usize, n).payload.to_string())
+                .collect::<Vec<_>>()
         };
         assert_eq!(gen(7), gen(7));
         assert_ne!(gen(7), gen(8));

@@ -65,13 +65,12 @@ pub async fn fresh_db(engine: Engine) -> Option<TestDb> {
                 Some(i) => format!("{}/{name}", &admin[..i]),
                 None => panic!("COUNTERSIGN_TEST_PG_URL must end in /DATABASE"),
             };
-            DatabaseTarget::Postgres {
-                url,
-                display: name,
-            }
+            DatabaseTarget::Postgres { url, display: name }
         }
     };
-    let db = Db::connect(&target).await.expect("connect to fresh database");
+    let db = Db::connect(&target)
+        .await
+        .expect("connect to fresh database");
     db.migrate().await.expect("migrate fresh database");
     Some(TestDb { db, target, dir })
 }
@@ -83,7 +82,12 @@ fn uuid_like() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn demo_args(seed: u64, days: u32, per_day: u32) -> DemoArgs {
