@@ -63,6 +63,7 @@ CREATE TABLE action_requests (
     idempotency_key  TEXT NOT NULL,
     body_sha256      TEXT NOT NULL,
     action_type      TEXT NOT NULL,
+    title            TEXT NOT NULL DEFAULT '',
     payload          TEXT NOT NULL,
     current_state    TEXT,
     inputs           TEXT,

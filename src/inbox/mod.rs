@@ -22,6 +22,7 @@ pub const PAGE_SIZE: i64 = 50;
 pub struct InboxRow {
     pub id: String,
     pub action_type: String,
+    pub title: String,
     pub agent_name: String,
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
@@ -38,8 +39,9 @@ pub struct InboxRow {
 }
 
 impl InboxRow {
-    /// The one line a reviewer reads first: amount and counterparty, or the size of a bulk action.
-    pub fn summary(&self) -> String {
+    /// The facts a reviewer scans beside the title: amount and counterparty, or the size of a
+    /// bulk action.
+    pub fn facts(&self) -> String {
         let amount = match (self.amount_minor, self.currency.as_deref()) {
             (Some(minor), Some(code)) => Currency::parse(code)
                 .map(|c| Money::from_minor(minor, c).to_string())
@@ -50,13 +52,29 @@ impl InboxRow {
         parts.extend(amount);
         parts.extend(self.counterparty.clone());
         if let Some(n) = self.recipient_count {
-            parts.push(format!("{n} recipients"));
+            parts.push(format!("{} recipients", group_digits(n)));
         }
         if let Some(n) = self.record_count {
-            parts.push(format!("{n} records"));
+            parts.push(format!("{} records", group_digits(n)));
         }
         parts.join(" · ")
     }
+}
+
+/// 45427 -> "45,427".
+pub fn group_digits(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +202,7 @@ fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
                 <tr>
                     <th scope="col">"Age"</th>
                     <th scope="col">"Action"</th>
-                    <th scope="col">"Summary"</th>
+                    <th scope="col">"Request"</th>
                     <th scope="col">"Agent"</th>
                     <th scope="col">"Tier"</th>
                     <th scope="col">"Gate"</th>
@@ -203,7 +221,7 @@ fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
 
 #[component]
 fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
-    let summary = row.summary();
+    let facts = row.facts();
     let (left_text, sla_class) = match row.deadline_at {
         Some(d) if d <= now => (
             format!("overdue {}", compact_duration(now - d)),
@@ -228,7 +246,10 @@ fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
         <tr data-id=row.id.clone()>
             <td><time datetime=created_iso.clone() title=created_iso>{compact_duration(now - row.created_at)}</time></td>
             <td><code>{row.action_type}</code></td>
-            <td class="summary" title=row.explanation.clone()>{summary}</td>
+            <td class="summary" title=row.explanation.clone()>
+                <span class="title">{row.title}</span>
+                <span class="facts muted">{facts}</span>
+            </td>
             <td>{row.agent_name}</td>
             <td><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span></td>
             <td>{gate}</td>
@@ -262,12 +283,13 @@ mod tests {
         let row = InboxRow {
             id: "req_1".into(),
             action_type: "payment.refund".into(),
+            title: "Refund".into(),
             agent_name: "refund-bot".into(),
             amount_minor: Some(420_000),
             currency: Some("EUR".into()),
             counterparty: Some("Contoso Ltd".into()),
             record_count: None,
-            recipient_count: Some(12),
+            recipient_count: Some(12_000),
             tier: "review".into(),
             status: "pending".into(),
             gate_name: None,
@@ -276,6 +298,18 @@ mod tests {
             created_at: 0,
             deadline_at: None,
         };
-        assert_eq!(row.summary(), "4,200.00 EUR · Contoso Ltd · 12 recipients");
+        assert_eq!(
+            row.facts(),
+            "4,200.00 EUR · Contoso Ltd · 12,000 recipients"
+        );
+    }
+
+    #[test]
+    fn digits_are_grouped_by_thousands() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(45_427), "45,427");
+        assert_eq!(group_digits(1_000_000), "1,000,000");
+        assert_eq!(group_digits(-12_345), "-12,345");
     }
 }

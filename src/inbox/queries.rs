@@ -10,6 +10,7 @@ use crate::server::db::Db;
 struct Row {
     id: String,
     action_type: String,
+    title: String,
     agent_name: String,
     amount_minor: Option<i64>,
     currency: Option<String>,
@@ -40,7 +41,7 @@ pub async fn open_requests(
         .unwrap_or((i64::MIN, ""));
     let tier = tier.map(Tier::as_str);
     let list_sql = format!(
-        "SELECT r.id, r.action_type, a.name AS agent_name, r.amount_minor, r.currency, \
+        "SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
          r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
          g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at \
          FROM action_requests r JOIN agents a ON a.id = r.agent_id \
@@ -84,6 +85,7 @@ pub async fn open_requests(
             .map(|r| InboxRow {
                 id: r.id,
                 action_type: r.action_type,
+                title: r.title,
                 agent_name: r.agent_name,
                 amount_minor: r.amount_minor,
                 currency: r.currency,

@@ -12,6 +12,8 @@ pub struct NewActionRequest {
     pub idempotency_key: String,
     pub body_sha256: String,
     pub action_type: String,
+    /// The agent's one-line description of the action, e.g. "Refund 83.51 EUR to Contoso".
+    pub title: String,
     pub payload: String,
     pub current_state: Option<String>,
     pub inputs: Option<String>,
@@ -48,6 +50,7 @@ impl NewActionRequest {
         };
         serde_json::json!({
             "action_type": self.action_type,
+            "title": self.title,
             "payload": serde_json::from_str::<serde_json::Value>(&self.payload).unwrap_or_default(),
             "current_state": parse(&self.current_state),
             "inputs": parse(&self.inputs),
@@ -77,18 +80,19 @@ pub async fn insert(tx: &mut Tx, r: &NewActionRequest) -> Result<(), sqlx::Error
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
-             payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
+             title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
              currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
              acting_for, tenant, callback_url, deadline_at, tier, status, gate_id, gate_version, \
              matched_rules, explanation, state_version, created_at, updated_at, decided_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, 1, $29, $29, $30)",
+             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, 1, $30, $30, $31)",
         )
         .bind(&r.id)
         .bind(&r.agent_id)
         .bind(&r.idempotency_key)
         .bind(&r.body_sha256)
         .bind(&r.action_type)
+        .bind(&r.title)
         .bind(&r.payload)
         .bind(&r.current_state)
         .bind(&r.inputs)

@@ -214,6 +214,7 @@ const SEGMENTS: &[(&str, i64)] = &[
 struct Proposal {
     agent: usize,
     action_type: &'static str,
+    title: String,
     payload: serde_json::Value,
     current_state: Option<serde_json::Value>,
     inputs: serde_json::Value,
@@ -255,7 +256,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             let reason = *pick(rng, REFUND_REASONS);
             let order = format!("ORD-{}", 100_000 + n * 7 % 900_000);
             Proposal {
-                agent, action_type: "payment.refund",
+                agent, action_type: "payment.refund", title: format!("Refund {m} to {customer}"),
                 payload: json!({"order_id": order, "customer": customer, "amount": m.to_decimal_string(), "currency": currency, "method": "original_payment", "note_to_customer": format!("Hello, we have refunded {m} to your original payment method. Reason: {reason}.")}),
                 current_state: Some(json!({"order_id": order, "status": "delivered", "refunded": "0.00", "paid": m.to_decimal_string()})),
                 inputs: json!({"ticket": format!("SUP-{}", 40_000 + n), "customer_message": format!("{reason}. Please refund.")}),
@@ -271,7 +272,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             let m = amount(rng, 6_000.0, 1.0, currency);
             let invoice = format!("INV-{}-{}", 2026, 1000 + n);
             Proposal {
-                agent, action_type: "payment.vendor",
+                agent, action_type: "payment.vendor", title: format!("Pay {vendor} {m} for {invoice}"),
                 payload: json!({"vendor": vendor, "invoice": invoice, "amount": m.to_decimal_string(), "currency": currency, "iban": format!("DE89 3704 0044 0532 01{:02} 00", n % 100), "execute_on": "next business day"}),
                 current_state: None,
                 inputs: json!({"invoice_pdf": format!("s3://ap-inbox/{invoice}.pdf"), "po": format!("PO-{}", 5000 + n % 900)}),
@@ -294,7 +295,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
                 ],
             );
             Proposal {
-                agent, action_type: "contract.amend",
+                agent, action_type: "contract.amend", title: format!("Shorten {customer}'s termination notice to {days} days"),
                 payload: json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "proposed_text": format!("Either party may terminate this Agreement for convenience on {days} days' written notice. Liability on termination is capped at {cap}.")}),
                 current_state: Some(json!({"clause": "9.2 Termination", "text": "Either party may terminate this Agreement for convenience on 90 days' written notice. Liability on termination is capped at 12 months of fees."})),
                 inputs: json!({"renewal_thread": format!("CRM-OPP-{}", 7000 + n)}),
@@ -310,6 +311,10 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             Proposal {
                 agent,
                 action_type: "email.bulk_send",
+                title: format!(
+                    "Email the monthly update to {segment} ({} recipients)",
+                    crate::inbox::group_digits(recipients)
+                ),
                 payload: json!({"segment": segment, "subject": "Your account: what's new this month", "body": format!("Hi {{first_name}},\n\nWe shipped three improvements this month that {segment} asked for. Read the notes and reply to this email with questions.\n\nThe Team"), "send_at": "now"}),
                 current_state: None,
                 inputs: json!({"campaign_brief": format!("CMP-{}", 200 + n % 50)}),
@@ -329,7 +334,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
         4 => {
             let records = *pick(rng, &[12, 40, 85, 240, 1_800, 15_000]);
             Proposal {
-                agent, action_type: "crm.bulk_update",
+                agent, action_type: "crm.bulk_update", title: "Normalise country 'Deutschland' to 'Germany'".to_owned(),
                 payload: json!({"object": "contacts", "filter": "country = 'Deutschland'", "set": {"country": "Germany"}, "record_count": records}),
                 current_state: Some(json!({"sample_record": {"id": format!("C-{}", 90_000 + n), "country": "Deutschland", "owner": "EMEA team"}})),
                 inputs: json!({"report": "country-normalisation"}),
@@ -343,7 +348,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             let (system, role, risk) = *pick(rng, SYSTEMS);
             let requester = *pick(rng, &["usr_dana", "usr_ravi", "usr_sofia"]);
             Proposal {
-                agent, action_type: "access.grant",
+                agent, action_type: "access.grant", title: format!("Grant {role} on {system} to {requester}"),
                 payload: json!({"user": requester, "system": system, "role": role, "duration_days": *pick(rng, &[1, 7, 30, 90]), "ticket": format!("IT-{}", 8_000 + n)}),
                 current_state: Some(json!({"user": requester, "system": system, "role": "none"})),
                 inputs: json!({"ticket_text": format!("Need {role} on {system} for the quarter-end work.")}),
@@ -591,6 +596,7 @@ fn gate_and_decide(
         idempotency_key: format!("demo-{n}"),
         body_sha256: requests::sha256_hex(payload_text.as_bytes()),
         action_type: p.action_type.to_owned(),
+        title: p.title,
         payload: payload_text,
         current_state: p.current_state.map(|v| v.to_string()),
         inputs: Some(p.inputs.to_string()),
