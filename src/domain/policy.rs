@@ -663,3 +663,195 @@ mod tests {
         assert!(unknown_field.is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ACTION_TYPES: [&str; 4] = [
+        "payment.refund",
+        "payment.vendor",
+        "email.bulk_send",
+        "access.grant",
+    ];
+    const PATTERNS: [&str; 5] = [
+        "payment.refund",
+        "payment.*",
+        "email.bulk_send",
+        "access.*",
+        "crm.*",
+    ];
+
+    fn condition() -> impl Strategy<Value = Condition> {
+        prop_oneof![
+            (
+                0u32..20_000,
+                prop::sample::select(vec!["EUR", "USD", "JPY"])
+            )
+                .prop_map(|(a, c)| {
+                    Condition::AmountAbove {
+                        thresholds: vec![Threshold {
+                            amount: a.to_string(),
+                            currency: c.to_owned(),
+                        }],
+                    }
+                }),
+            (0i64..5_000).prop_map(|count| Condition::RecordCountAbove { count }),
+            (0i64..5_000).prop_map(|count| Condition::RecipientCountAbove { count }),
+            (0u32..=100).prop_map(|v| Condition::ConfidenceBelow {
+                value: v as f64 / 100.0
+            }),
+            prop::sample::select(vec!["smb", "enterprise"]).prop_map(|t| {
+                Condition::CustomerTierIn {
+                    tiers: vec![t.to_owned()],
+                }
+            }),
+            prop::sample::select(vec!["bot-a", "bot-b"]).prop_map(|a| Condition::AgentIn {
+                agents: vec![a.to_owned()]
+            }),
+        ]
+    }
+
+    /// A valid gate: rules are always stricter than the base tier.
+    fn gate(key: &'static str) -> impl Strategy<Value = GateDefinition> {
+        (
+            prop::sample::subsequence(PATTERNS.to_vec(), 1..3),
+            prop::sample::select(vec![Tier::Auto, Tier::Log, Tier::Review]),
+            prop::collection::vec((prop::collection::vec(condition(), 1..3), 1usize..4), 0..6),
+        )
+            .prop_map(move |(patterns, base, rules)| GateDefinition {
+                key: key.to_owned(),
+                name: key.to_owned(),
+                action_types: patterns.into_iter().map(str::to_owned).collect(),
+                base_tier: base,
+                rules: rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (when, step))| RuleDefinition {
+                        key: format!("r{i}"),
+                        when,
+                        tier: Tier::ALL
+                            [(Tier::ALL.iter().position(|t| *t == base).unwrap() + step).min(4)],
+                    })
+                    .collect(),
+            })
+    }
+
+    #[derive(Debug, Clone)]
+    struct OwnedFacts {
+        action_type: &'static str,
+        agent: &'static str,
+        amount: Option<(u32, &'static str)>,
+        record_count: Option<i64>,
+        recipient_count: Option<i64>,
+        confidence: Option<f64>,
+        customer_tier: Option<&'static str>,
+    }
+
+    impl OwnedFacts {
+        fn facts(&self) -> Facts<'_> {
+            Facts {
+                action_type: self.action_type,
+                agent: self.agent,
+                amount: self
+                    .amount
+                    .map(|(a, c)| Money::parse(&a.to_string(), c).unwrap()),
+                record_count: self.record_count,
+                recipient_count: self.recipient_count,
+                confidence: self.confidence,
+                customer_tier: self.customer_tier,
+                risk_class: None,
+            }
+        }
+    }
+
+    fn facts() -> impl Strategy<Value = OwnedFacts> {
+        (
+            prop::sample::select(ACTION_TYPES.to_vec()),
+            prop::sample::select(vec!["bot-a", "bot-b", "bot-c"]),
+            prop::option::of((
+                0u32..30_000,
+                prop::sample::select(vec!["EUR", "USD", "JPY", "GBP"]),
+            )),
+            prop::option::of(0i64..10_000),
+            prop::option::of(0i64..10_000),
+            prop::option::of((0u32..=100).prop_map(|v| v as f64 / 100.0)),
+            prop::option::of(prop::sample::select(vec!["smb", "enterprise"])),
+        )
+            .prop_map(
+                |(
+                    action_type,
+                    agent,
+                    amount,
+                    record_count,
+                    recipient_count,
+                    confidence,
+                    customer_tier,
+                )| {
+                    OwnedFacts {
+                        action_type,
+                        agent,
+                        amount,
+                        record_count,
+                        recipient_count,
+                        confidence,
+                        customer_tier,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn adding_a_rule_never_makes_a_tier_less_strict(
+            a in gate("a"), b in gate("b"), extra in prop::collection::vec(condition(), 1..3),
+            extra_step in 1usize..4, f in facts()
+        ) {
+            let before = compile(vec![(a.clone(), 1), (b.clone(), 1)]).unwrap();
+            let mut a2 = a.clone();
+            let base_index = Tier::ALL.iter().position(|t| *t == a2.base_tier).unwrap();
+            a2.rules.push(RuleDefinition {
+                key: "extra".into(),
+                when: extra,
+                tier: Tier::ALL[(base_index + extra_step).min(4)],
+            });
+            let after = compile(vec![(a2, 1), (b, 1)]).unwrap();
+            let facts = f.facts();
+            prop_assert!(after.evaluate(&facts).tier >= before.evaluate(&facts).tier);
+        }
+
+        #[test]
+        fn adding_a_gate_never_makes_a_tier_less_strict_unless_it_matches_an_unmatched_type(
+            a in gate("a"), b in gate("b"), f in facts()
+        ) {
+            let facts = f.facts();
+            let one = compile(vec![(a.clone(), 1)]).unwrap().evaluate(&facts);
+            let two = compile(vec![(a, 1), (b, 1)]).unwrap().evaluate(&facts);
+            if !one.gates.is_empty() {
+                prop_assert!(two.tier >= one.tier);
+            }
+        }
+
+        #[test]
+        fn the_tier_is_at_least_every_matching_gates_base_and_unmatched_is_review(
+            a in gate("a"), b in gate("b"), f in facts()
+        ) {
+            let policy = compile(vec![(a.clone(), 1), (b.clone(), 1)]).unwrap();
+            let facts = f.facts();
+            let e = policy.evaluate(&facts);
+            if e.gates.is_empty() {
+                prop_assert_eq!(e.tier, Tier::Review);
+            }
+            for g in &e.gates {
+                let def = if g.gate_key == "a" { &a } else { &b };
+                prop_assert!(g.tier >= def.base_tier);
+                prop_assert!(e.tier >= g.tier);
+            }
+            // Every explanation is a sentence that starts with the tier.
+            prop_assert!(policy.explain(&facts, &e).starts_with(e.tier.as_str()));
+        }
+    }
+}
