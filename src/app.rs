@@ -1,5 +1,7 @@
 //! The document shell, the router and the navigation every screen shares.
 
+use crate::accounts::pages::{LoginPage, SetupPage};
+use crate::admin::AdminPage;
 use crate::inbox::InboxPage;
 use crate::shell::{NotBuiltYet, TopNav};
 use leptos::prelude::*;
@@ -32,6 +34,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The page's one inline script (the island loader) carries this response's nonce; the
+    // Content-Security-Policy allows exactly that script and our own files.
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(value) =
+            axum::http::HeaderValue::from_str(&crate::server::security::page_csp(&nonce))
+        {
+            response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <Stylesheet id="countersign" href="/pkg/countersign.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
@@ -43,10 +58,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=InboxPage ssr=SsrMode::Async/>
                     <Route path=path!("/inbox") view=InboxPage ssr=SsrMode::Async/>
-                    <Route path=path!("/audit") view=|| view! { <NotBuiltYet title="Audit" what="The audit explorer: every event with its hash chain, per-request timelines, verification and export."/> }/>
-                    <Route path=path!("/gates") view=|| view! { <NotBuiltYet title="Gates" what="Gates, their tiers and thresholds, policy versions and the draft editor."/> }/>
-                    <Route path=path!("/stats") view=|| view! { <NotBuiltYet title="Stats" what="Approval rates per gate, time to decision, rubber-stamp alarms and what-if backtests."/> }/>
-                    <Route path=path!("/admin") view=|| view! { <NotBuiltYet title="Admin" what="Users, teams, roles, agents and their API tokens."/> }/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=|| view! { <NotBuiltYet title="Audit" what="The audit explorer: every event with its hash chain, per-request timelines, verification and export."/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/gates") view=|| view! { <NotBuiltYet title="Gates" what="Gates, their tiers and thresholds, policy versions and the draft editor."/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/stats") view=|| view! { <NotBuiltYet title="Stats" what="Approval rates per gate, time to decision, rubber-stamp alarms and what-if backtests."/> } ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

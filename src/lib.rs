@@ -5,7 +5,9 @@
 //! logic lives in [`domain`] and compiles for both.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod domain;
 pub mod error;
 pub mod gates;

@@ -1,7 +1,10 @@
-use countersign::server::cli::{Cli, Command, ServeArgs};
+use countersign::accounts::{self, Role};
+use countersign::server::cli::{Cli, Command, ServeArgs, UserAddArgs, UserCommand};
 use countersign::server::config::{self, Config, DatabaseTarget};
 use countersign::server::{demo, http, now_ms, Db};
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -62,21 +65,103 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             db.close().await;
         }
-        Command::Serve(ServeArgs { bind, site_root }) => {
-            let config = Config {
-                database: config::database_target(cli.database_url.as_deref(), &cli.data_dir)?,
-                data_dir: cli.data_dir.clone(),
-                bind: *bind,
-                site_root: site_root.clone(),
-            };
+        Command::User(UserCommand::Add(args)) => {
             let db = open_database(&cli).await?;
-            let listener = http::bind(&config).await?;
-            let addr = listener.local_addr()?;
-            let app = http::router(db.clone(), config);
-            println!("Countersign is running at http://{addr}/ ({})", db.engine());
-            http::serve(listener, app, http::shutdown_signal()).await?;
+            add_user(&db, args).await?;
             db.close().await;
         }
+        Command::Serve(args) => serve(&cli, args).await?,
     }
+    Ok(())
+}
+
+async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    config::check_insecure_cookies(args.insecure_cookies, &args.bind)?;
+    let mut config = Config::new(
+        config::database_target(cli.database_url.as_deref(), &cli.data_dir)?,
+        cli.data_dir.clone(),
+        args.bind,
+        args.site_root.clone(),
+    );
+    config.session.secure_cookie = !args.insecure_cookies;
+    config.session.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
+    config.session.absolute_timeout = Duration::from_secs(args.absolute_timeout_hours * 3600);
+    config.trusted_proxies = args.trusted_proxies.clone();
+    let db = open_database(cli).await?;
+    let listener = http::bind(&config).await?;
+    let addr = listener.local_addr()?;
+    let app = http::router(db.clone(), config);
+    println!("Countersign is running at http://{addr}/ ({})", db.engine());
+    if !accounts::repo::admin_exists(&db).await? {
+        let token = http::new_setup_link(&db).await?;
+        println!(
+            "No admin exists yet. Create one within 24 hours at: http://{addr}/setup?token={token}"
+        );
+    }
+    http::serve(listener, app, http::shutdown_signal()).await?;
+    db.close().await;
+    Ok(())
+}
+
+fn read_password(email: &str) -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        let second = rpassword::prompt_password("Repeat the password: ")?;
+        if first != second {
+            anyhow::bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut input = String::new();
+        std::io::stdin().take(4096).read_to_string(&mut input)?;
+        input.lines().next().unwrap_or_default().to_owned()
+    };
+    accounts::password_policy::check_new_password(&password, email)
+        .map_err(|m| anyhow::anyhow!("password: {m}"))?;
+    Ok(password)
+}
+
+async fn add_user(db: &Db, args: &UserAddArgs) -> anyhow::Result<()> {
+    let email = args.email.trim();
+    if !email.contains('@') || email.len() > 254 {
+        anyhow::bail!("{email:?} is not an email address");
+    }
+    let mut roles: Vec<Role> = args.roles.iter().filter_map(|r| Role::parse(r)).collect();
+    if args.admin && !roles.contains(&Role::Admin) {
+        roles.push(Role::Admin);
+    }
+    if roles.is_empty() {
+        anyhow::bail!("give the user at least one role: --admin or --role reviewer|senior_reviewer|admin|auditor");
+    }
+    if accounts::repo::email_taken(db, email).await? {
+        anyhow::bail!("a user with email {email} already exists");
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
+    let password = read_password(email)?;
+    let id = countersign::server::ids::new_id("usr");
+    let hash = accounts::password::hash_blocking(password).await;
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    accounts::repo::insert_user(&mut tx, &id, email, &name, &roles, now).await?;
+    accounts::repo::set_password_hash(&mut tx, &id, &hash).await?;
+    let role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    countersign::audit::repo::append(
+        &mut tx,
+        &countersign::audit::repo::Actor::System,
+        "user_created",
+        None,
+        serde_json::json!({"user_id": id, "email": email, "roles": role_names, "via": "command line"}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    println!(
+        "created {email} ({}) with roles {}",
+        name,
+        role_names.join(", ")
+    );
     Ok(())
 }

@@ -15,6 +15,7 @@ const SECTIONS: [(&str, &str); 5] = [
 
 #[component]
 pub fn TopNav() -> impl IntoView {
+    let user = Resource::new(|| (), |_| crate::accounts::pages::whoami());
     let location = use_location();
     let current = move |href: &str| {
         let path = location.pathname.get();
@@ -27,25 +28,35 @@ pub fn TopNav() -> impl IntoView {
                 <span class="brand-mark" aria-hidden="true">"✓✓"</span>
                 "Countersign"
             </a>
-            <nav aria-label="Main">
-                <ul>
-                    {SECTIONS
-                        .into_iter()
-                        .map(|(href, label)| {
-                            view! {
-                                <li>
-                                    <a href=href aria-current=move || current(href).then_some("page")>
-                                        {label}
-                                    </a>
-                                </li>
-                            }
-                        })
-                        .collect_view()}
-                </ul>
-            </nav>
-            <div class="user-slot" data-testid="user-slot">
-                <span class="muted">"Not signed in"</span>
-            </div>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let user = user.await.ok().flatten();
+                    let nav = user.is_some().then(|| view! {
+                        <nav aria-label="Main">
+                            <ul>
+                                {SECTIONS
+                                    .into_iter()
+                                    .map(|(href, label)| {
+                                        view! {
+                                            <li>
+                                                <a href=href aria-current=move || current(href).then_some("page")>
+                                                    {label}
+                                                </a>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </nav>
+                    });
+                    view! {
+                        {nav}
+                        <div class="user-slot" data-testid="user-slot">
+                            <crate::accounts::pages::UserSlot user/>
+                        </div>
+                    }
+                })}
+            </Suspense>
         </header>
     }
 }

@@ -145,3 +145,101 @@ fn migrate_and_demo_work_on_a_fresh_data_dir() {
     let out = countersign(&["--data-dir", d, "demo", "--days", "0"], &[]);
     assert_eq!(out.status.code(), Some(2), "days must be at least 1");
 }
+
+fn countersign_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn user_add_creates_an_admin_from_stdin_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = countersign_with_stdin(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--admin",
+            "root@example.com",
+        ],
+        "a long enough passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("created root@example.com (root) with roles admin"));
+
+    let again = countersign_with_stdin(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--admin",
+            "root@example.com",
+        ],
+        "a long enough passphrase\n",
+    );
+    assert!(one_line_error(&again).contains("already exists"));
+    let weak = countersign_with_stdin(
+        &["--data-dir", d, "user", "add", "--admin", "b@example.com"],
+        "short\n",
+    );
+    assert!(one_line_error(&weak).contains("password: use at least 12 characters"));
+    let no_role = countersign_with_stdin(
+        &["--data-dir", d, "user", "add", "c@example.com"],
+        "a long enough passphrase\n",
+    );
+    assert!(one_line_error(&no_role).contains("at least one role"));
+    let bad_role = countersign(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--role",
+            "god",
+            "d@example.com",
+        ],
+        &[],
+    );
+    assert_eq!(bad_role.status.code(), Some(2));
+}
+
+#[test]
+fn insecure_cookies_are_refused_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = countersign(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--bind",
+            "0.0.0.0:0",
+            "--insecure-cookies",
+        ],
+        &[],
+    );
+    assert!(one_line_error(&out)
+        .contains("--insecure-cookies is only allowed when listening on a loopback address"));
+}

@@ -11,7 +11,7 @@ async fn inbox_lists_open_requests_from_the_database(engine: Engine) {
     };
     let summary = load_demo(&t.db, 5, 7, 80, now_ms()).await;
     let server = TestServer::start(t).await;
-    let client = reqwest::Client::new();
+    let client = server.signed_in("dana@example.com").await;
 
     let health = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -34,6 +34,10 @@ async fn inbox_lists_open_requests_from_the_database(engine: Engine) {
             html.contains("<leptos-island"),
             "the page carries its interactive island"
         );
+        assert!(
+            html.contains("Dana Whitfield"),
+            "the user slot names who is signed in"
+        );
     }
     server.stop().await;
 }
@@ -46,8 +50,17 @@ async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
     let Some(t) = fresh_db(engine).await else {
         return;
     };
+    load_demo(&t.db, 5, 2, 40, now_ms()).await;
     let server = TestServer::start(t).await;
-    let client = reqwest::Client::new();
+    let client = server.signed_in("dana@example.com").await;
+    let before = client
+        .get(server.url("/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for (query, message) in [
         ("tier=bogus", "tier: unknown tier"),
         ("after=not-a-cursor", "after: not a page position"),
@@ -55,6 +68,7 @@ async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
             "after=1.x%27%3BDROP%20TABLE%20action_requests",
             "after: not a page position",
         ),
+        ("tier=%FF%FE", "tier: unknown tier"),
     ] {
         let res = client
             .get(server.url(&format!("/inbox?{query}")))
@@ -65,8 +79,16 @@ async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
         let html = res.text().await.unwrap();
         assert!(html.contains(message), "{query}: {html}");
     }
-    let ok = client.get(server.url("/inbox")).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
+    let after = client
+        .get(server.url("/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |html: &str| html.matches("<tr data-id=\"req_").count();
+    assert_eq!(count(&before), count(&after), "bad input changed nothing");
     server.stop().await;
 }
 on_both_engines!(
@@ -78,8 +100,14 @@ async fn unknown_pages_are_404_with_a_way_back(engine: Engine) {
     let Some(t) = fresh_db(engine).await else {
         return;
     };
+    load_demo(&t.db, 5, 1, 10, now_ms()).await;
     let server = TestServer::start(t).await;
-    let res = reqwest::get(server.url("/no/such/page")).await.unwrap();
+    let client = server.signed_in("dana@example.com").await;
+    let res = client
+        .get(server.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Go to the inbox"));
     server.stop().await;
@@ -90,8 +118,21 @@ async fn empty_inbox_says_what_to_expect(engine: Engine) {
     let Some(t) = fresh_db(engine).await else {
         return;
     };
+    load_demo(&t.db, 5, 1, 10, now_ms()).await;
+    countersign::on_db!(&t.db, |p| {
+        sqlx::query(
+        "UPDATE action_requests SET status = 'rejected' WHERE status IN ('pending', 'in_review', 'escalated')"
+    )
+    .execute(p)
+    .await
+    .map(|_| ())
+        .unwrap()
+    });
     let server = TestServer::start(t).await;
-    let html = reqwest::get(server.url("/inbox"))
+    let client = server.signed_in("dana@example.com").await;
+    let html = client
+        .get(server.url("/inbox"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -127,6 +127,7 @@ pub async fn load_inbox(
     tier: Option<String>,
 ) -> Result<InboxPage, AppError> {
     use crate::domain::tier::Tier;
+    crate::accounts::session::require_user()?;
     let state = crate::server::state()?;
     let after = after
         .filter(|s| !s.is_empty())

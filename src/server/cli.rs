@@ -39,6 +39,34 @@ pub enum Command {
     Migrate,
     /// Fill the database with a reproducible demo history from a simulated fleet of agents.
     Demo(DemoArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input when it is not a terminal,
+    /// otherwise prompted for (twice).
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UserAddArgs {
+    /// The user's email address (their sign-in name).
+    pub email: String,
+
+    /// Display name (defaults to the part of the email before '@').
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Give the admin role (same as --role admin).
+    #[arg(long)]
+    pub admin: bool,
+
+    /// Roles to give: reviewer, senior_reviewer, admin, auditor (repeatable).
+    #[arg(long = "role", value_parser = ["reviewer", "senior_reviewer", "admin", "auditor"])]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -50,6 +78,27 @@ pub struct ServeArgs {
     /// Directory holding the built site (pkg/ with the WebAssembly bundle and CSS).
     #[arg(long, env = "COUNTERSIGN_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// Send the session cookie without `Secure`, for plain-HTTP development on a loopback
+    /// address only (refused for any other bind address).
+    #[arg(long, env = "COUNTERSIGN_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
+
+    /// A reverse proxy whose X-Forwarded-For header is believed (repeatable, or comma-separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "COUNTERSIGN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "COUNTERSIGN_IDLE_TIMEOUT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub idle_timeout_minutes: u64,
+
+    /// Hours after sign-in after which a session ends, however active.
+    #[arg(long, env = "COUNTERSIGN_ABSOLUTE_TIMEOUT_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=168))]
+    pub absolute_timeout_hours: u64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,9 +1,11 @@
 //! Configuration from flags and environment, validated up front so that a bad value stops the
 //! process with one line naming the problem instead of failing later.
 
+use crate::accounts::session::SessionSettings;
 use anyhow::{bail, Context as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub enum DatabaseTarget {
@@ -23,6 +25,43 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub bind: SocketAddr,
     pub site_root: PathBuf,
+    pub session: SessionSettings,
+    /// Proxies whose `X-Forwarded-For` is believed; empty means the TCP peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Config {
+    /// Production defaults for everything but where to store and listen.
+    pub fn new(
+        database: DatabaseTarget,
+        data_dir: PathBuf,
+        bind: SocketAddr,
+        site_root: PathBuf,
+    ) -> Config {
+        Config {
+            database,
+            data_dir,
+            bind,
+            site_root,
+            session: SessionSettings {
+                idle_timeout: Duration::from_secs(30 * 60),
+                absolute_timeout: Duration::from_secs(12 * 3600),
+                secure_cookie: true,
+            },
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Plain-HTTP (non-Secure) cookies are only for a server that nobody else can reach.
+pub fn check_insecure_cookies(insecure: bool, bind: &SocketAddr) -> anyhow::Result<()> {
+    if insecure && !bind.ip().is_loopback() {
+        bail!(
+            "--insecure-cookies is only allowed when listening on a loopback address, not {bind}; \
+             serve over HTTPS (or behind a TLS proxy) instead"
+        );
+    }
+    Ok(())
 }
 
 /// Interprets `DATABASE_URL`. Unset means the embedded SQLite file under the data dir.
@@ -139,6 +178,17 @@ mod tests {
             assert!(e.starts_with("DATABASE_URL"), "{bad}: {e}");
             assert!(!e.contains('\n'));
         }
+    }
+
+    #[test]
+    fn insecure_cookies_only_on_loopback() {
+        assert!(check_insecure_cookies(true, &"127.0.0.1:3000".parse().unwrap()).is_ok());
+        assert!(check_insecure_cookies(true, &"[::1]:3000".parse().unwrap()).is_ok());
+        assert!(check_insecure_cookies(false, &"0.0.0.0:3000".parse().unwrap()).is_ok());
+        let e = check_insecure_cookies(true, &"0.0.0.0:3000".parse().unwrap()).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("only allowed when listening on a loopback address"));
     }
 
     #[test]

@@ -24,6 +24,10 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
+/// Every demo person's password; the README lists it. Demo data is for trying the product,
+/// never for production.
+pub const DEMO_PASSWORD: &str = "countersign-demo";
+
 /// Named demo people; the README lists them.
 pub const DEMO_USERS: &[(&str, &str, &str, &[Role])] = &[
     (
@@ -402,6 +406,8 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     if !has_people {
         for (id, email, name, roles) in DEMO_USERS {
             accounts::insert_user(&mut tx, id, email, name, roles, start - DAY).await?;
+            let hash = crate::accounts::password::hash(DEMO_PASSWORD);
+            accounts::set_password_hash(&mut tx, id, &hash).await?;
         }
         accounts::insert_team(
             &mut tx,

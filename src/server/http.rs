@@ -1,8 +1,10 @@
 //! The HTTP server: routes, middleware and graceful shutdown.
 
 use super::config::Config;
-use super::{AppState, Db};
+use super::{security, AppState, Db};
+use crate::accounts::session;
 use crate::app::{shell, App};
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -34,8 +36,9 @@ pub fn router(db: Db, config: Config) -> Router {
         let state = state.clone();
         move || provide_context(state.clone())
     };
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::accounts::handlers::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
@@ -44,6 +47,14 @@ pub fn router(db: Db, config: Config) -> Router {
             AppState,
             _,
         >(context, shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::attach_user,
+        ));
+    // Layers run outside-in in reverse order of adding: headers, CSRF check, session, user.
+    session::apply(app, &state.db, &state.config.session)
+        .layer(middleware::from_fn(security::csrf_guard))
+        .layer(middleware::from_fn(security::security_headers))
         .layer(CompressionLayer::new())
         .with_state(state)
 }
@@ -90,4 +101,22 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// Creates a one-time link for creating the first admin, valid for 24 hours; returns the token.
+pub async fn new_setup_link(db: &Db) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let now = super::now_ms();
+    crate::accounts::repo::insert_setup_token(
+        db,
+        &crate::requests::repo::sha256_hex(token.as_bytes()),
+        now,
+        now + 24 * 3_600_000,
+    )
+    .await?;
+    Ok(token)
 }

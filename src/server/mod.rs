@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod ids;
+pub mod security;
 
 pub use db::Db;
 

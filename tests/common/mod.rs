@@ -109,12 +109,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
-        let config = Config {
-            database: db.target.clone(),
-            data_dir: db.dir.path().to_path_buf(),
-            bind: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-            site_root: PathBuf::from("target/site"),
-        };
+        TestServer::start_with(db, |_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `tweak` (short timeouts, secure cookies...).
+    pub async fn start_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::new(
+            db.target.clone(),
+            db.dir.path().to_path_buf(),
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+            PathBuf::from("target/site"),
+        );
+        // The test client speaks plain HTTP on loopback, as `--insecure-cookies` allows.
+        config.session.secure_cookie = false;
+        tweak(&mut config);
         let listener = http::bind(&config).await.expect("bind random port");
         let addr = listener.local_addr().unwrap();
         let app = http::router(db.db.clone(), config);
@@ -136,6 +144,41 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects (tests look at them),
+    /// and sends the `Origin` a browser would send from our own pages.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ORIGIN, self.base.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// Signs `client` in; returns the redirect target.
+    pub async fn sign_in(&self, client: &reqwest::Client, email: &str, password: &str) -> String {
+        let res = client
+            .post(self.url("/auth/login"))
+            .form(&[("email", email), ("password", password), ("next", "/inbox")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "sign-in answers with a redirect");
+        res.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// A client signed in as a demo person (the demo must be loaded).
+    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+        let client = self.client();
+        let to = self
+            .sign_in(&client, email, countersign::server::demo::DEMO_PASSWORD)
+            .await;
+        assert_eq!(to, "/inbox", "{email} signs in");
+        client
     }
 
     pub async fn stop(mut self) {
