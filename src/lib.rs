@@ -6,6 +6,8 @@
 
 pub mod accounts;
 pub mod admin;
+#[cfg(feature = "ssr")]
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod domain;

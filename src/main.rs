@@ -1,5 +1,5 @@
 use countersign::accounts::{self, Role};
-use countersign::server::cli::{Cli, Command, ServeArgs, UserAddArgs, UserCommand};
+use countersign::server::cli::{AgentCommand, Cli, Command, ServeArgs, UserAddArgs, UserCommand};
 use countersign::server::config::{self, Config, DatabaseTarget};
 use countersign::server::{demo, http, now_ms, Db};
 use std::io::{IsTerminal, Read};
@@ -70,6 +70,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             add_user(&db, args).await?;
             db.close().await;
         }
+        Command::Agent(command) => {
+            let db = open_database(&cli).await?;
+            agent_command(&db, command).await?;
+            db.close().await;
+        }
         Command::Serve(args) => serve(&cli, args).await?,
     }
     Ok(())
@@ -90,7 +95,9 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let db = open_database(cli).await?;
     let listener = http::bind(&config).await?;
     let addr = listener.local_addr()?;
-    let app = http::router(db.clone(), config);
+    let state = countersign::server::AppState::new(db.clone(), config);
+    let app = http::router(state.clone());
+    countersign::server::jobs::spawn(state);
     println!("Countersign is running at http://{addr}/ ({})", db.engine());
     if !accounts::repo::admin_exists(&db).await? {
         let token = http::new_setup_link(&db).await?;
@@ -163,5 +170,36 @@ async fn add_user(db: &Db, args: &UserAddArgs) -> anyhow::Result<()> {
         name,
         role_names.join(", ")
     );
+    Ok(())
+}
+
+async fn agent_command(db: &Db, command: &AgentCommand) -> anyhow::Result<()> {
+    use countersign::api::tokens;
+    match command {
+        AgentCommand::Add { name, description } => {
+            let created = tokens::create_agent(db, name, description).await?;
+            println!("agent {name} created ({})", created.id);
+            println!("API token (shown once):      {}", created.token);
+            println!("webhook secret (shown once): {}", created.webhook_secret);
+        }
+        AgentCommand::Token {
+            name,
+            revoke_others,
+        } => {
+            let token = tokens::issue_token(db, name, *revoke_others).await?;
+            if *revoke_others {
+                println!("earlier tokens of {name} are revoked");
+            }
+            println!("API token for {name} (shown once): {token}");
+        }
+        AgentCommand::Revoke { name } => {
+            let n = tokens::revoke_tokens(db, name).await?;
+            println!("revoked {n} token(s) of {name}");
+        }
+        AgentCommand::Secret { name } => {
+            let secret = tokens::rotate_webhook_secret(db, name).await?;
+            println!("webhook secret for {name} (shown once): {secret}");
+        }
+    }
     Ok(())
 }

@@ -1,4 +1,6 @@
 //! Action requests: the agent's checkpoint, its state versions and the decisions on it.
 
 #[cfg(feature = "ssr")]
+pub mod lifecycle;
+#[cfg(feature = "ssr")]
 pub mod repo;

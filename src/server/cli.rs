@@ -42,6 +42,32 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage agents, their API tokens and webhook secrets.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Register an agent; prints its first API token and its webhook secret (shown once).
+    Add {
+        /// Lower-case name, e.g. refund-bot.
+        name: String,
+        /// What the agent does, for reviewers.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Create another API token for an agent (shown once).
+    Token {
+        name: String,
+        /// Revoke every earlier token of this agent (rotation).
+        #[arg(long)]
+        revoke_others: bool,
+    },
+    /// Revoke every API token of an agent, effective immediately.
+    Revoke { name: String },
+    /// Replace an agent's webhook signing secret (shown once).
+    Secret { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,18 @@ pub struct Config {
     pub session: SessionSettings,
     /// Proxies whose `X-Forwarded-For` is believed; empty means the TCP peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Delays before each webhook delivery attempt; after the last, delivery gives up.
+    pub webhook_schedule: Vec<Duration>,
+    /// How often background jobs look for work when nothing wakes them.
+    pub job_interval: Duration,
+}
+
+/// Webhook retries: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+pub fn default_webhook_schedule() -> Vec<Duration> {
+    [0, 5, 300, 1800, 7200, 18_000, 36_000, 36_000]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
 }
 
 impl Config {
@@ -49,6 +61,8 @@ impl Config {
                 secure_cookie: true,
             },
             trusted_proxies: Vec::new(),
+            webhook_schedule: default_webhook_schedule(),
+            job_interval: Duration::from_secs(1),
         }
     }
 }

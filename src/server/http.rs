@@ -10,7 +10,6 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
@@ -24,13 +23,8 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 }
 
 /// The whole application as an axum router.
-pub fn router(db: Db, config: Config) -> Router {
-    let leptos_options = leptos_options(&config);
-    let state = AppState {
-        db,
-        leptos_options: leptos_options.clone(),
-        config: Arc::new(config),
-    };
+pub fn router(state: AppState) -> Router {
+    let leptos_options = state.leptos_options.clone();
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
@@ -39,6 +33,7 @@ pub fn router(db: Db, config: Config) -> Router {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(crate::accounts::handlers::routes())
+        .merge(crate::api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod security;
 
 pub use db::Db;
@@ -19,6 +20,28 @@ pub struct AppState {
     pub db: Db,
     pub leptos_options: LeptosOptions,
     pub config: Arc<config::Config>,
+    /// Bumped whenever a request changes state in this process, to wake long-polls and workers.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: config::Config) -> AppState {
+        AppState {
+            db,
+            leptos_options: http::leptos_options(&config),
+            config: Arc::new(config),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    pub fn notify_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that resolves `changed()` after the next state change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -103,8 +103,10 @@ pub fn demo_args(seed: u64, days: u32, per_day: u32) -> DemoArgs {
 pub struct TestServer {
     pub base: String,
     pub db: TestDb,
+    pub state: countersign::server::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    jobs: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TestServer {
@@ -125,7 +127,9 @@ impl TestServer {
         tweak(&mut config);
         let listener = http::bind(&config).await.expect("bind random port");
         let addr = listener.local_addr().unwrap();
-        let app = http::router(db.db.clone(), config);
+        let state = countersign::server::AppState::new(db.db.clone(), config);
+        let app = http::router(state.clone());
+        let jobs = countersign::server::jobs::spawn(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             http::serve(listener, app, async {
@@ -137,8 +141,10 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             db,
+            state,
             shutdown: Some(tx),
             task: Some(task),
+            jobs: Some(jobs),
         }
     }
 
@@ -182,6 +188,9 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        if let Some(jobs) = self.jobs.take() {
+            jobs.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

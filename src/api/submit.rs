@@ -1,0 +1,339 @@
+//! `POST /api/v1/actions`: gate a checkpoint, store it, and answer with the tier and status.
+//!
+//! Idempotency follows Stripe: the first request with a key claims it (committed at once, so a
+//! concurrent duplicate sees the claim and gets 409); the gated request and the stored response
+//! commit together; later requests with the same key and body get the stored response, forever;
+//! the same key with another body gets 422. A claim whose request died mid-way (a crash) is
+//! taken over after [`STALE_CLAIM_MS`].
+
+use super::auth::Agent;
+use super::checkpoint::{self, ValidCheckpoint, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY};
+use super::problem::Problem;
+use super::view;
+use crate::audit::repo::{append, Actor};
+use crate::domain::policy::Facts;
+use crate::domain::status::Status;
+use crate::domain::tier::Tier;
+use crate::requests::lifecycle::{canonical_json, enqueue_webhook, issue_approval_token};
+use crate::requests::repo::{self as requests, sha256_hex, NewActionRequest};
+use crate::server::{ids, now_ms, AppState};
+use crate::{on_db, on_tx};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// After this long, an unfinished claim on an idempotency key is considered abandoned.
+pub const STALE_CLAIM_MS: i64 = 30_000;
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    let raw = headers.get("idempotency-key").ok_or_else(|| {
+        Problem::invalid(
+            "Idempotency-Key",
+            "header is required: a unique key per action, reused on retries",
+        )
+    })?;
+    let key = raw
+        .to_str()
+        .map_err(|_| Problem::invalid("Idempotency-Key", "must be printable ASCII"))?;
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| (0x21..0x7f).contains(&b))
+    {
+        return Err(Problem::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+fn stored_response(status: i64, body: String, replayed: bool) -> Response {
+    let code = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+    let mut res = (code, body).into_response();
+    res.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+enum Claim {
+    Ours,
+    Replay(i64, String),
+}
+
+async fn claim(
+    state: &AppState,
+    agent: &Agent,
+    key: &str,
+    body_hash: &str,
+    now: i64,
+) -> Result<Claim, Problem> {
+    let mut tx = state.db.begin_write().await?;
+    let existing: Option<(String, Option<i64>, Option<String>, i64)> =
+        on_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT body_sha256, response_status, response_body, claimed_at FROM idempotency_keys \
+         WHERE agent_id = $1 AND idempotency_key = $2"
+        )
+        .bind(&agent.id)
+        .bind(key)
+        .fetch_optional(&mut *c)
+        .await)?;
+    let outcome = match existing {
+        Some((hash, _, _, _)) if hash != body_hash => Err(Problem::idempotency_mismatch()),
+        Some((_, Some(status), Some(body), _)) => Ok(Claim::Replay(status, body)),
+        Some((_, _, _, claimed_at)) if claimed_at > now - STALE_CLAIM_MS => {
+            Err(Problem::idempotency_in_flight())
+        }
+        Some((_, _, _, claimed_at)) => {
+            let taken = on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "UPDATE idempotency_keys SET claimed_at = $4 WHERE agent_id = $1 AND idempotency_key = $2 \
+                 AND claimed_at = $3 AND response_status IS NULL"
+            )
+            .bind(&agent.id)
+            .bind(key)
+            .bind(claimed_at)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+            if taken == 1 {
+                Ok(Claim::Ours)
+            } else {
+                Err(Problem::idempotency_in_flight())
+            }
+        }
+        None => {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at) VALUES ($1, $2, $3, $4)"
+            )
+            .bind(&agent.id)
+            .bind(key)
+            .bind(body_hash)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+            Ok(Claim::Ours)
+        }
+    };
+    tx.commit().await?;
+    outcome
+}
+
+async fn release(state: &AppState, agent: &Agent, key: &str) {
+    let result = on_db!(&state.db, |p| {
+        sqlx::query(
+        "DELETE FROM idempotency_keys WHERE agent_id = $1 AND idempotency_key = $2 AND response_status IS NULL"
+    )
+    .bind(&agent.id)
+    .bind(key)
+    .execute(p)
+    .await
+    .map(|_| ())
+    });
+    if let Err(e) = result {
+        tracing::error!("could not release idempotency key: {e}");
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    agent: Agent,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            Problem::too_large(format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+        })?;
+    let key = idempotency_key(&headers)?;
+    let now = now_ms();
+    let valid = checkpoint::parse(&bytes, now).map_err(|p| Problem::invalid(&p.field, p.detail))?;
+    let body_hash = sha256_hex(
+        canonical_json(&serde_json::to_value(&valid.body).unwrap_or_default()).as_bytes(),
+    );
+    match claim(&state, &agent, &key, &body_hash, now).await? {
+        Claim::Replay(status, body) => return Ok(stored_response(status, body, true)),
+        Claim::Ours => {}
+    }
+    match gate_and_store(&state, &agent, &key, &body_hash, valid, now).await {
+        Ok((status, body)) => {
+            state.notify_changed();
+            Ok(stored_response(status, body, false))
+        }
+        Err(p) => {
+            release(&state, &agent, &key).await;
+            Err(p)
+        }
+    }
+}
+
+async fn gate_and_store(
+    state: &AppState,
+    agent: &Agent,
+    key: &str,
+    body_hash: &str,
+    valid: ValidCheckpoint,
+    now: i64,
+) -> Result<(i64, String), Problem> {
+    let ValidCheckpoint {
+        body,
+        amount,
+        deadline_at,
+    } = valid;
+    let (policy, gate_ids) = crate::gates::repo::live_policy(&state.db)
+        .await
+        .map_err(|e| {
+            Problem::from(crate::error::internal(format_args!(
+                "loading policy: {e:#}"
+            )))
+        })?;
+    let facts = Facts {
+        action_type: &body.action_type,
+        agent: &agent.name,
+        amount,
+        record_count: body.record_count,
+        recipient_count: body.recipient_count,
+        confidence: body.confidence,
+        customer_tier: body.customer_tier.as_deref(),
+        risk_class: body.risk_class.as_deref(),
+    };
+    let evaluation = policy.evaluate(&facts);
+    let explanation = policy.explain(&facts, &evaluation);
+    let deciding = evaluation.deciding_gate();
+    let gate_id = deciding
+        .and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key))
+        .map(|(_, id)| id.clone());
+    let status = match evaluation.tier {
+        Tier::Auto | Tier::Log => Status::Approved,
+        Tier::Block => Status::Rejected,
+        Tier::Review | Tier::Dual => Status::Pending,
+    };
+    let id = ids::new_id("req");
+    let matched = deciding
+        .map(|g| g.matched_rules.clone())
+        .unwrap_or_default();
+    let to_text = |v: &Option<serde_json::Value>| v.as_ref().map(|x| x.to_string());
+    let request = NewActionRequest {
+        id: id.clone(),
+        agent_id: agent.id.clone(),
+        idempotency_key: key.to_owned(),
+        body_sha256: body_hash.to_owned(),
+        action_type: body.action_type.clone(),
+        title: body.title.clone().unwrap_or_default(),
+        payload: body.payload.to_string(),
+        current_state: to_text(&body.current_state),
+        inputs: to_text(&body.inputs),
+        reasoning: body.reasoning.clone().unwrap_or_default(),
+        alternatives: to_text(&body.alternatives),
+        confidence: body.confidence,
+        amount_minor: amount.map(|m| m.minor),
+        currency: amount.map(|m| m.currency.code().to_owned()),
+        counterparty: body.counterparty.clone(),
+        customer_tier: body.customer_tier.clone(),
+        record_count: body.record_count,
+        recipient_count: body.recipient_count,
+        risk_class: body.risk_class.clone(),
+        acting_for: body.acting_for.clone(),
+        tenant: body.tenant.clone(),
+        callback_url: body.callback_url.clone(),
+        deadline_at: if evaluation.tier.needs_human() {
+            deadline_at.or(Some(now + 24 * 3_600_000))
+        } else {
+            None
+        },
+        tier: evaluation.tier.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        gate_id,
+        gate_version: deciding.map(|g| g.version),
+        matched_rules: serde_json::to_string(&matched).unwrap_or_else(|_| "[]".into()),
+        explanation: explanation.clone(),
+        created_at: now,
+        decided_at: (status != Status::Pending).then_some(now),
+    };
+    let mut tx = state.db.begin_write().await?;
+    requests::insert(&mut tx, &request).await?;
+    append(
+        &mut tx,
+        &Actor::Agent(agent.id.clone()),
+        "request_gated",
+        Some(&id),
+        json!({
+            "action_type": body.action_type,
+            "tier": evaluation.tier,
+            "status": status,
+            "gate": deciding.map(|g| json!({"key": g.gate_key, "version": g.version})),
+            "matched_rules": matched,
+            "explanation": explanation,
+            "idempotency_key": key,
+            "state_version": 1,
+            "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
+        }),
+        now,
+    )
+    .await?;
+    let token = if status == Status::Approved {
+        Some(issue_approval_token(&mut tx, &id, &body.payload, now).await?)
+    } else {
+        None
+    };
+    if status != Status::Pending {
+        enqueue_webhook(&mut tx, &id, body.callback_url.as_deref(), now).await?;
+    }
+    // The response is built from what was just stored and saved with it in one transaction, so
+    // a retry after a crash finds either nothing (and starts again) or exactly this answer.
+    let gate = deciding.and_then(|g| {
+        policy
+            .gate_definitions()
+            .find(|(d, _)| d.key == g.gate_key)
+            .map(|(d, v)| view::GateRef {
+                key: d.key.clone(),
+                name: d.name.clone(),
+                version: v,
+            })
+    });
+    let view = view::ActionView {
+        status_url: format!("/api/v1/actions/{id}"),
+        id: id.clone(),
+        status: status.as_str().to_owned(),
+        tier: evaluation.tier.as_str().to_owned(),
+        action_type: body.action_type.clone(),
+        gate,
+        matched_rules: matched,
+        explanation,
+        created_at: crate::domain::time::iso_utc(now),
+        deadline: request.deadline_at.map(crate::domain::time::iso_utc),
+        decision: None,
+        approved_payload: token.as_ref().map(|_| body.payload.clone()),
+        approved_payload_sha256: token
+            .as_ref()
+            .map(|_| crate::requests::lifecycle::payload_sha256(&body.payload)),
+        approval_token: token,
+    };
+    let response = serde_json::to_string(&view).unwrap_or_default();
+    let code: i64 = 201;
+    on_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4, request_id = $5 \
+         WHERE agent_id = $1 AND idempotency_key = $2"
+    )
+    .bind(&agent.id)
+    .bind(key)
+    .bind(code)
+    .bind(&response)
+    .bind(&id)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok((code, response))
+}

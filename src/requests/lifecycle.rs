@@ -1,0 +1,265 @@
+//! State changes of an action request after it was gated: decisions, approval tokens, the
+//! webhook outbox entry that tells the agent, and the audit events that record it, all in one
+//! transaction so an acknowledged decision and its notification survive a crash together.
+
+use super::repo::{self as requests, sha256_hex, NewDecision};
+use crate::accounts::CurrentUser;
+use crate::audit::repo::{append, Actor};
+use crate::domain::status::Status;
+use crate::error::AppError;
+use crate::on_tx;
+use crate::server::db::Tx;
+use crate::server::{ids, now_ms, AppState};
+use serde_json::{json, Value};
+
+/// JSON with object keys sorted at every level, so equal documents hash equally whatever the
+/// order their keys arrived in.
+pub fn canonical_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sorted(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    // serde_json keeps insertion order when `preserve_order` is on (another crate may enable
+    // it), so build the sorted map explicitly rather than relying on BTreeMap.
+    sorted(v).to_string()
+}
+
+/// The SHA-256 an approval token is bound to: of the canonical JSON of the approved payload.
+pub fn payload_sha256(payload: &Value) -> String {
+    sha256_hex(canonical_json(payload).as_bytes())
+}
+
+/// Issues the single-use approval token for `request_id`, bound to `payload`.
+pub async fn issue_approval_token(
+    tx: &mut Tx,
+    request_id: &str,
+    payload: &Value,
+    at: i64,
+) -> Result<String, sqlx::Error> {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!(
+        "cst_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    on_tx!(tx, |c| {
+        sqlx::query("INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at) VALUES ($1, $2, $3, $4)")
+            .bind(&token)
+            .bind(request_id)
+            .bind(payload_sha256(payload))
+            .bind(at)
+            .execute(&mut *c)
+            .await?;
+        Ok(token)
+    })
+}
+
+/// Queues a webhook to the request's callback URL, if it has one. The body is built when it is
+/// first sent, from the request's state then, and kept for every retry.
+pub async fn enqueue_webhook(
+    tx: &mut Tx,
+    request_id: &str,
+    callback_url: Option<&str>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let Some(url) = callback_url else {
+        return Ok(());
+    };
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO webhook_outbox (id, request_id, url, body, created_at, next_attempt_at) VALUES ($1, $2, $3, '', $4, $4)",
+        )
+        .bind(ids::new_id("msg"))
+        .bind(request_id)
+        .bind(url)
+        .bind(at)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    })
+}
+
+/// What a reviewer decided.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Approve,
+    ApproveWithEdit(Value),
+    Reject {
+        reason_code: Option<String>,
+        reason: String,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct Current {
+    status: String,
+    tier: String,
+    payload: String,
+    acting_for: Option<String>,
+    state_version: i64,
+    callback_url: Option<String>,
+}
+
+/// Records `verdict` by `reviewer` on the request as it was at `state_version`.
+pub async fn decide(
+    state: &AppState,
+    reviewer: &CurrentUser,
+    request_id: &str,
+    state_version: i64,
+    verdict: Verdict,
+) -> Result<Status, AppError> {
+    if !reviewer.may_decide() {
+        return Err(AppError::Forbidden);
+    }
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let current: Option<Current> = on_tx!(&mut tx, |c| {
+        sqlx::query_as(
+        "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1"
+    )
+    .bind(request_id)
+    .fetch_optional(&mut *c)
+    .await
+    })?;
+    let current = current.ok_or(AppError::NotFound)?;
+    let status: Status = current.status.parse().map_err(crate::error::internal)?;
+    if !status.is_open() {
+        return Err(AppError::Conflict(format!(
+            "This request is already {}.",
+            status.label().to_lowercase()
+        )));
+    }
+    if current.state_version != state_version {
+        return Err(AppError::Conflict(
+            "This request changed since you opened it. Review the new version before deciding."
+                .into(),
+        ));
+    }
+    if current
+        .acting_for
+        .as_deref()
+        .is_some_and(|a| a == reviewer.id || a.eq_ignore_ascii_case(&reviewer.email))
+    {
+        return Err(AppError::Conflict(
+            "You cannot review a request made on your behalf.".into(),
+        ));
+    }
+    if current.tier == "dual" {
+        return Err(AppError::Conflict(
+            "This request needs two independent reviewers (dual review).".into(),
+        ));
+    }
+    let original: Value = serde_json::from_str(&current.payload).map_err(crate::error::internal)?;
+    let (kind, next, edited, reason_code, reason) = match &verdict {
+        Verdict::Approve => ("approve", Status::Approved, None, None, None),
+        Verdict::ApproveWithEdit(p) => {
+            if canonical_json(p) == canonical_json(&original) {
+                return Err(AppError::invalid(
+                    "payload",
+                    "the edit changes nothing; approve it as proposed",
+                ));
+            }
+            (
+                "approve_with_edit",
+                Status::ApprovedWithEdit,
+                Some(p.clone()),
+                None,
+                None,
+            )
+        }
+        Verdict::Reject {
+            reason_code,
+            reason,
+        } => {
+            if reason.trim().is_empty() && reason_code.is_none() {
+                return Err(AppError::invalid(
+                    "reason",
+                    "a rejection needs a reason; it is sent to the agent",
+                ));
+            }
+            (
+                "reject",
+                Status::Rejected,
+                None,
+                reason_code.clone(),
+                Some(reason.trim().to_owned()),
+            )
+        }
+    };
+    requests::insert_decision(
+        &mut tx,
+        &NewDecision {
+            id: ids::new_id("dec"),
+            request_id: request_id.to_owned(),
+            reviewer_id: Some(reviewer.id.clone()),
+            kind,
+            state_version,
+            edited_payload: edited.as_ref().map(|p| p.to_string()),
+            reason_code: reason_code.clone(),
+            reason_text: reason.clone().filter(|r| !r.is_empty()),
+            created_at: now,
+        },
+    )
+    .await?;
+    requests::set_status(&mut tx, request_id, next.as_str(), now, true).await?;
+    if next.is_approval() {
+        issue_approval_token(
+            &mut tx,
+            request_id,
+            edited.as_ref().unwrap_or(&original),
+            now,
+        )
+        .await?;
+    }
+    enqueue_webhook(&mut tx, request_id, current.callback_url.as_deref(), now).await?;
+    append(
+        &mut tx,
+        &Actor::User(reviewer.id.clone()),
+        "decision",
+        Some(request_id),
+        json!({"kind": kind, "state_version": state_version, "reason_code": reason_code, "reason": reason, "edited_payload": edited}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.notify_changed();
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order_but_not_values() {
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":3}],"x":null}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
+        );
+        let c: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[{"c":3,"d":2},1]},"b":1}"#).unwrap();
+        assert_ne!(
+            payload_sha256(&a),
+            payload_sha256(&c),
+            "array order matters"
+        );
+    }
+}

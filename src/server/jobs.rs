@@ -1,0 +1,248 @@
+//! Background jobs: webhook delivery from the transactional outbox (more jobs join later).
+//!
+//! Each job claims due work with a short lease (`locked_until`), so several server processes
+//! can run the same loop without delivering one message twice at the same time; on PostgreSQL
+//! the claim also uses `FOR UPDATE SKIP LOCKED`.
+
+use super::{now_ms, AppState, Db};
+use crate::audit::repo::{append, Actor};
+use crate::server::db::Tx;
+use crate::{on_db, on_tx};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How long a claimed message stays reserved for the claiming process.
+const LEASE_MS: i64 = 60_000;
+
+/// Runs the job loop until the process ends.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut changes = state.subscribe();
+        loop {
+            if let Err(e) = deliver_due_webhooks(&state).await {
+                tracing::error!("webhook delivery round failed: {e:#}");
+            }
+            let _ = tokio::time::timeout(state.config.job_interval, changes.changed()).await;
+        }
+    })
+}
+
+#[derive(sqlx::FromRow, Debug)]
+struct Due {
+    id: String,
+    request_id: String,
+    url: String,
+    body: String,
+    attempts: i64,
+}
+
+async fn claim_due(db: &Db, now: i64) -> Result<Vec<Due>, sqlx::Error> {
+    let select = "SELECT id, request_id, url, body, attempts FROM webhook_outbox \
+         WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT 20";
+    let mut tx = db.begin_write().await?;
+    let due: Vec<Due> = match &mut tx {
+        Tx::Sqlite(t) => sqlx::query_as(select).bind(now).fetch_all(&mut **t).await?,
+        Tx::Postgres(t) => {
+            sqlx::query_as(&format!("{select} FOR UPDATE SKIP LOCKED"))
+                .bind(now)
+                .fetch_all(&mut **t)
+                .await?
+        }
+    };
+    on_tx!(&mut tx, |c| {
+        for d in &due {
+            sqlx::query("UPDATE webhook_outbox SET locked_until = $2 WHERE id = $1")
+                .bind(&d.id)
+                .bind(now + LEASE_MS)
+                .execute(&mut *c)
+                .await?;
+        }
+    });
+    tx.commit().await?;
+    Ok(due)
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Countersign-Webhooks/1")
+            .build()
+            .expect("HTTP client builds")
+    })
+}
+
+/// The Standard Webhooks signature: `v1,` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")).
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String> {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_")?)
+        .ok()?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).ok()?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Some(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// A new per-agent webhook signing secret in the Standard Webhooks format.
+pub fn new_webhook_secret() -> String {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// The message body for a request's current state (built once, on the first attempt).
+async fn build_body(
+    state: &AppState,
+    request_id: &str,
+) -> anyhow::Result<(String, Option<String>)> {
+    let (agent_id, secret): (String, Option<String>) = on_db!(&state.db, |p| {
+        sqlx::query_as(
+        "SELECT a.id, a.webhook_secret FROM action_requests r JOIN agents a ON a.id = r.agent_id WHERE r.id = $1"
+    )
+    .bind(request_id)
+    .fetch_one(p)
+    .await
+    })?;
+    let view = crate::api::view::load(&state.db, &agent_id, request_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("request {request_id} vanished"))?;
+    let body = json!({
+        "type": format!("action.{}", view.status),
+        "timestamp": crate::domain::time::iso_utc(now_ms()),
+        "data": view,
+    })
+    .to_string();
+    Ok((body, secret))
+}
+
+/// Delivers every due message once; returns how many were attempted.
+pub async fn deliver_due_webhooks(state: &AppState) -> anyhow::Result<usize> {
+    let due = claim_due(&state.db, now_ms()).await?;
+    for message in &due {
+        deliver(state, message).await?;
+    }
+    Ok(due.len())
+}
+
+async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
+    let (built, secret) = build_body(state, &m.request_id).await?;
+    let body = if m.body.is_empty() {
+        on_db!(&state.db, |p| sqlx::query(
+            "UPDATE webhook_outbox SET body = $2 WHERE id = $1 AND body = ''"
+        )
+        .bind(&m.id)
+        .bind(&built)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        built
+    } else {
+        m.body.clone()
+    };
+    let started = now_ms();
+    let clock = Instant::now();
+    let timestamp = started / 1000;
+    let outcome: Result<u16, String> = match secret
+        .as_deref()
+        .and_then(|s| sign(s, &m.id, timestamp, &body))
+    {
+        None => Err(
+            "the agent has no webhook secret; create one with `countersign agent secret NAME`"
+                .into(),
+        ),
+        Some(signature) => client()
+            .post(&m.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &m.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| crate::server::db::one_line(&e)),
+    };
+    let attempt = m.attempts + 1;
+    let ok = matches!(outcome, Ok(code) if (200..300).contains(&code));
+    let now = now_ms();
+    let schedule = &state.config.webhook_schedule;
+    let give_up = !ok && attempt as usize >= schedule.len();
+    let next_at = schedule
+        .get(attempt as usize)
+        .map(|d| now + d.as_millis() as i64)
+        .unwrap_or(now);
+    let mut tx = state.db.begin_write().await?;
+    on_tx!(&mut tx, |c| {
+        sqlx::query(
+            "INSERT INTO webhook_attempts (outbox_id, attempt, started_at, status_code, error, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&m.id)
+        .bind(attempt)
+        .bind(started)
+        .bind(outcome.as_ref().ok().map(|c| *c as i64))
+        .bind(outcome.as_ref().err())
+        .bind(clock.elapsed().as_millis() as i64)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query(
+            "UPDATE webhook_outbox SET attempts = $2, locked_until = NULL, \
+             delivered_at = CASE WHEN $3 THEN $4 ELSE NULL END, \
+             gave_up_at = CASE WHEN $5 THEN $4 ELSE NULL END, next_attempt_at = $6 WHERE id = $1",
+        )
+        .bind(&m.id)
+        .bind(attempt)
+        .bind(ok)
+        .bind(now)
+        .bind(give_up)
+        .bind(next_at)
+        .execute(&mut *c)
+        .await?;
+    });
+    if ok || give_up {
+        append(
+            &mut tx,
+            &Actor::System,
+            if ok { "webhook_delivered" } else { "webhook_gave_up" },
+            Some(&m.request_id),
+            json!({"message_id": m.id, "url": m.url, "attempts": attempt, "last_result": match &outcome { Ok(c) => json!(c), Err(e) => json!(e) }}),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if !ok {
+        tracing::warn!(message = %m.id, attempt, "webhook delivery failed: {outcome:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_the_standard_webhooks_test_vector() {
+        // From the Standard Webhooks specification's reference test.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = r#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap(),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert!(sign("not-a-secret", "id", 1, "b").is_none());
+        assert!(new_webhook_secret().starts_with("whsec_"));
+    }
+}

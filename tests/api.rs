@@ -1,0 +1,695 @@
+//! The agent API against the real server, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{fresh_db, load_demo, Engine, TestServer};
+use countersign::accounts::{CurrentUser, Role};
+use countersign::api::tokens;
+use countersign::on_db;
+use countersign::requests::lifecycle::{decide, Verdict};
+use countersign::server::now_ms;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Api {
+    server: TestServer,
+    http: reqwest::Client,
+    token: String,
+    secret: String,
+}
+
+impl Api {
+    async fn start(engine: Engine) -> Option<Api> {
+        Api::start_with(engine, |_| {}).await
+    }
+
+    async fn start_with(
+        engine: Engine,
+        tweak: impl FnOnce(&mut countersign::server::config::Config),
+    ) -> Option<Api> {
+        let t = fresh_db(engine).await?;
+        // The demo brings the gates, the people and some history.
+        load_demo(&t.db, 2, 1, 5, now_ms()).await;
+        let agent = tokens::create_agent(&t.db, "refund-bot-2", "test agent")
+            .await
+            .unwrap();
+        let server = TestServer::start_with(t, tweak).await;
+        Some(Api {
+            server,
+            http: reqwest::Client::new(),
+            token: agent.token,
+            secret: agent.webhook_secret,
+        })
+    }
+
+    async fn submit(&self, key: &str, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.submit_raw(key, body.to_string().into_bytes()).await
+    }
+
+    async fn submit_raw(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let res = self
+            .http
+            .post(self.server.url("/api/v1/actions"))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, res.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(self.server.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(self.server.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        on_db!(&self.server.db.db, |p| sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {table}"
+        ))
+        .fetch_one(p)
+        .await
+        .unwrap())
+    }
+}
+
+fn refund(amount: &str) -> Value {
+    json!({
+        "action_type": "payment.refund",
+        "title": format!("Refund {amount} EUR"),
+        "payload": {"order_id": "ORD-1", "amount": amount, "currency": "EUR"},
+        "reasoning": "damaged item",
+        "confidence": 0.9,
+        "amount": {"value": amount, "currency": "EUR"},
+        "customer_tier": "smb",
+    })
+}
+
+fn dana() -> CurrentUser {
+    CurrentUser {
+        id: "usr_dana".into(),
+        email: "dana@example.com".into(),
+        display_name: "Dana Whitfield".into(),
+        roles: vec![Role::Reviewer],
+    }
+}
+
+async fn every_tier_answers_as_documented(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let (s, v, _) = api.submit("k-auto", &refund("5.00")).await;
+    assert_eq!(
+        (s, v["tier"].as_str(), v["status"].as_str()),
+        (201, Some("auto"), Some("approved")),
+        "{v}"
+    );
+    assert!(v["approval_token"].as_str().unwrap().starts_with("cst_"));
+    assert_eq!(v["approved_payload"]["amount"], "5.00");
+
+    let (_, v, _) = api.submit("k-log", &refund("500.00")).await;
+    assert_eq!(
+        (v["tier"].as_str(), v["status"].as_str()),
+        (Some("log"), Some("approved")),
+        "{v}"
+    );
+
+    let (_, v, _) = api.submit("k-review", &refund("4200.00")).await;
+    assert_eq!(
+        (v["tier"].as_str(), v["status"].as_str()),
+        (Some("review"), Some("pending")),
+        "{v}"
+    );
+    assert!(v["approval_token"].is_null());
+    assert_eq!(
+        v["status_url"],
+        format!("/api/v1/actions/{}", v["id"].as_str().unwrap())
+    );
+    assert_eq!(v["gate"]["key"], "refunds");
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("amount 4,200.00 EUR > 1,000.00 EUR threshold"),
+        "{v}"
+    );
+
+    let mut big = refund("6000.00");
+    big["customer_tier"] = json!("enterprise");
+    let (_, v, _) = api.submit("k-dual", &big).await;
+    assert_eq!(v["tier"], "dual", "{v}");
+
+    let blast = json!({"action_type": "email.bulk_send", "payload": {"segment": "everyone"}, "recipient_count": 250000});
+    let (_, v, _) = api.submit("k-block", &blast).await;
+    assert_eq!(
+        (v["tier"].as_str(), v["status"].as_str()),
+        (Some("block"), Some("rejected")),
+        "{v}"
+    );
+    assert_eq!(v["matched_rules"], json!(["large-segment", "whole-base"]));
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("rule whole-base"),
+        "{v}"
+    );
+
+    let unknown = json!({"action_type": "warehouse.reorder", "payload": {"sku": "X"}});
+    let (_, v, _) = api.submit("k-unknown", &unknown).await;
+    assert_eq!(
+        (v["tier"].as_str(), v["gate"].is_null()),
+        (Some("review"), true),
+        "fail closed: {v}"
+    );
+    api.server.stop().await;
+}
+on_both_engines!(tiers, every_tier_answers_as_documented);
+
+async fn idempotency_keys_follow_stripe_semantics(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let body = refund("4200.00");
+    let (s1, first, h1) = api.submit("same-key", &body).await;
+    assert_eq!(s1, 201);
+    assert!(h1.get("idempotent-replayed").is_none());
+    // Same key, same body (keys in another order): the stored response, marked as a replay.
+    let reordered = r#"{"customer_tier":"smb","amount":{"currency":"EUR","value":"4200.00"},"confidence":0.9,"reasoning":"damaged item","payload":{"currency":"EUR","amount":"4200.00","order_id":"ORD-1"},"title":"Refund 4200.00 EUR","action_type":"payment.refund"}"#.to_string();
+    let (s2, second, h2) = api.submit_raw("same-key", reordered.into_bytes()).await;
+    assert_eq!((s2, &second), (201, &first));
+    assert_eq!(h2["idempotent-replayed"], "true");
+    assert_eq!(
+        api.count("action_requests WHERE idempotency_key = 'same-key'")
+            .await,
+        1
+    );
+
+    // Same key, different body.
+    let (s3, problem, _) = api.submit("same-key", &refund("4300.00")).await;
+    assert_eq!(s3, 422);
+    assert_eq!(problem["field"], "Idempotency-Key");
+
+    // A decision later does not change what the key returns: the original response, forever.
+    let id = first["id"].as_str().unwrap();
+    decide(&api.server.state, &dana(), id, 1, Verdict::Approve)
+        .await
+        .unwrap();
+    let (_, after_decision, _) = api.submit("same-key", &body).await;
+    assert_eq!(after_decision, first);
+
+    // A concurrent duplicate while the first is in flight: 409.
+    let agent_id: String = on_db!(&api.server.db.db, |p| sqlx::query_scalar(
+        "SELECT id FROM agents WHERE name = 'refund-bot-2'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    on_db!(&api.server.db.db, |p| {
+        sqlx::query(
+        "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at) VALUES ($1, 'busy', 'x', $2)"
+    )
+    .bind(&agent_id)
+    .bind(now_ms())
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap()
+    });
+    let busy_body = refund("1.00");
+    // A key claimed for another body is a mismatch even while that request is in flight.
+    let (s4, p4, _) = api.submit("busy", &busy_body).await;
+    assert_eq!(s4, 422, "{p4}");
+    on_db!(&api.server.db.db, |p| sqlx::query(
+        "DELETE FROM idempotency_keys WHERE idempotency_key = 'busy'"
+    )
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let (first_busy, _, _) = api.submit("busy-2", &busy_body).await;
+    assert_eq!(first_busy, 201);
+    on_db!(&api.server.db.db, |p| {
+        sqlx::query(
+        "UPDATE idempotency_keys SET response_status = NULL, response_body = NULL, claimed_at = $1 WHERE idempotency_key = 'busy-2'"
+    )
+    .bind(now_ms())
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap()
+    });
+    let (s5, p5, _) = api.submit("busy-2", &busy_body).await;
+    assert_eq!(s5, 409, "{p5}");
+    assert_eq!(
+        p5["type"],
+        "urn:countersign:problem:idempotency-key-in-flight"
+    );
+
+    // The stored response survives a restart of the server.
+    let db = api.server.db;
+    let restarted = TestServer::start(db).await;
+    let res = reqwest::Client::new()
+        .post(restarted.url("/api/v1/actions"))
+        .bearer_auth(&api.token)
+        .header("idempotency-key", "same-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap(), first);
+    restarted.stop().await;
+}
+on_both_engines!(idempotency, idempotency_keys_follow_stripe_semantics);
+
+async fn a_long_poll_returns_as_soon_as_the_decision_lands(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let (_, v, _) = api.submit("poll", &refund("4200.00")).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (s, still) = api.get(&format!("/api/v1/actions/{id}?wait=100ms")).await;
+    assert_eq!((s, still["status"].as_str()), (200, Some("pending")));
+
+    let started = std::time::Instant::now();
+    let poll = {
+        let (http, url, token) = (
+            api.http.clone(),
+            api.server.url(&format!("/api/v1/actions/{id}?wait=30s")),
+            api.token.clone(),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    decide(
+        &api.server.state,
+        &dana(),
+        &id,
+        1,
+        Verdict::ApproveWithEdit(
+            json!({"order_id": "ORD-1", "amount": "4000.00", "currency": "EUR"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let answer = poll.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woke on the decision, not the timeout"
+    );
+    assert_eq!(answer["status"], "approved_with_edit");
+    assert_eq!(
+        answer["approved_payload"]["amount"], "4000.00",
+        "the agent receives the edited payload"
+    );
+    assert_eq!(
+        answer["decision"]["decided_by"][0]["name"],
+        "Dana Whitfield"
+    );
+    assert!(answer["approval_token"].as_str().is_some());
+
+    let (s, _) = api.get("/api/v1/actions/req_doesnotexist").await;
+    assert_eq!(s, 404);
+    let (s, p) = api.get(&format!("/api/v1/actions/{id}?wait=5h")).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("wait")));
+    api.server.stop().await;
+}
+on_both_engines!(long_poll, a_long_poll_returns_as_soon_as_the_decision_lands);
+
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+async fn start_receiver(fail_first: usize) -> (String, Receiver) {
+    use axum::routing::post;
+    let r = Receiver {
+        seen: Default::default(),
+        fail_first: Arc::new(Mutex::new(fail_first)),
+    };
+    let state = r.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.seen.lock().unwrap().push((headers, body));
+                let mut left = state.fail_first.lock().unwrap();
+                if *left > 0 {
+                    *left -= 1;
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, r)
+}
+
+/// Verifies a Standard Webhooks signature independently of the server's code.
+fn verify_signature(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        headers["webhook-id"].to_str().unwrap(),
+        headers["webhook-timestamp"].to_str().unwrap(),
+        body
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(signed.as_bytes());
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    headers["webhook-signature"]
+        .to_str()
+        .unwrap()
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+async fn webhooks_are_signed_and_retried_until_delivered(engine: Engine) {
+    let Some(api) = Api::start_with(engine, |c| {
+        c.webhook_schedule = [0, 200, 200, 200]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect();
+        c.job_interval = Duration::from_millis(50);
+    })
+    .await
+    else {
+        return;
+    };
+    let (url, receiver) = start_receiver(2).await;
+    let mut body = refund("4200.00");
+    body["callback_url"] = json!(url);
+    let (_, v, _) = api.submit("hook", &body).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    decide(
+        &api.server.state,
+        &dana(),
+        &id,
+        1,
+        Verdict::Reject {
+            reason_code: Some("policy".into()),
+            reason: "Outside the refund policy".into(),
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if api
+            .count("webhook_outbox WHERE delivered_at IS NOT NULL")
+            .await
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "two failures, then success");
+    let ids: Vec<_> = seen.iter().map(|(h, _)| h["webhook-id"].clone()).collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "retries keep the message id"
+    );
+    assert!(
+        seen.iter().all(|(_, b)| *b == seen[0].1),
+        "retries keep the body"
+    );
+    for (headers, body) in &seen {
+        assert!(
+            verify_signature(&api.secret, headers, body),
+            "signature verifies"
+        );
+        assert!(!verify_signature(
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            headers,
+            body
+        ));
+    }
+    let event: Value = serde_json::from_str(&seen[0].1).unwrap();
+    assert_eq!(event["type"], "action.rejected");
+    assert_eq!(event["data"]["id"], id.as_str());
+    assert_eq!(
+        event["data"]["decision"]["reason"],
+        "Outside the refund policy"
+    );
+    assert_eq!(event["data"]["decision"]["reason_code"], "policy");
+    assert_eq!(api.count("webhook_attempts").await, 3);
+    assert_eq!(
+        api.count("audit_events WHERE event_type = 'webhook_delivered'")
+            .await,
+        1
+    );
+    api.server.stop().await;
+}
+on_both_engines!(webhooks, webhooks_are_signed_and_retried_until_delivered);
+
+async fn approval_tokens_are_bound_to_the_payload_and_single_use(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let (_, pending, _) = api.submit("exec-pending", &refund("4200.00")).await;
+    let pid = pending["id"].as_str().unwrap();
+    let (s, p) = api
+        .post(
+            &format!("/api/v1/actions/{pid}/execution"),
+            json!({"approval_token": "cst_x", "payload": {}, "outcome": "succeeded"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (403, Some("urn:countersign:problem:no-approval")),
+        "nothing executes without a decision"
+    );
+
+    let (_, v, _) = api.submit("exec", &refund("5.00")).await;
+    let id = v["id"].as_str().unwrap();
+    let token = v["approval_token"].as_str().unwrap();
+    let path = format!("/api/v1/actions/{id}/execution");
+    let approved = v["approved_payload"].clone();
+    let mut tampered = approved.clone();
+    tampered["amount"] = json!("50.00");
+
+    let (s, p) = api
+        .post(
+            &path,
+            json!({"approval_token": token, "payload": tampered, "outcome": "succeeded"}),
+        )
+        .await;
+    assert_eq!((s, p["field"].as_str()), (403, Some("payload")), "{p}");
+    let (s, p) = api
+        .post(
+            &path,
+            json!({"approval_token": "cst_forged", "payload": approved, "outcome": "succeeded"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (403, Some("approval_token")),
+        "{p}"
+    );
+    let (s, _) = api
+        .post(&path, json!({"payload": approved, "outcome": "succeeded"}))
+        .await;
+    assert_eq!(s, 400, "a missing token is refused");
+    assert_eq!(
+        api.count("audit_events WHERE event_type = 'execution_refused'")
+            .await,
+        3
+    );
+
+    let (s, v) = api.post(&path, json!({"approval_token": token, "payload": approved, "outcome": "succeeded", "detail": "refund id re_123"})).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("executed")), "{v}");
+    assert!(
+        v["approval_token"].is_null(),
+        "a used token is not handed out again"
+    );
+    let (s, p) = api
+        .post(
+            &path,
+            json!({"approval_token": token, "payload": approved, "outcome": "succeeded"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (403, Some("urn:countersign:problem:token-used"))
+    );
+    api.server.stop().await;
+}
+on_both_engines!(
+    approval_tokens,
+    approval_tokens_are_bound_to_the_payload_and_single_use
+);
+
+async fn an_agent_can_withdraw_a_pending_request(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let (_, v, _) = api.submit("withdraw", &refund("4200.00")).await;
+    let id = v["id"].as_str().unwrap();
+    let (s, v) = api
+        .post(&format!("/api/v1/actions/{id}/withdraw"), json!({}))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("withdrawn")));
+    let (s, p) = api
+        .post(&format!("/api/v1/actions/{id}/withdraw"), json!({}))
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (409, Some("urn:countersign:problem:not-open"))
+    );
+    let late = decide(&api.server.state, &dana(), id, 1, Verdict::Approve).await;
+    assert!(
+        matches!(late, Err(countersign::error::AppError::Conflict(_))),
+        "reviewers cannot decide a withdrawn request"
+    );
+    api.server.stop().await;
+}
+on_both_engines!(withdrawal, an_agent_can_withdraw_a_pending_request);
+
+async fn bad_input_gets_a_problem_naming_the_field_and_stores_nothing(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let requests_before = api.count("action_requests").await;
+    let keys_before = api.count("idempotency_keys").await;
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "body"),
+        (vec![0xff, 0xfe, 0xfd], 400, "body"),
+        (br#"{"payload":{}}"#.to_vec(), 400, "action_type"),
+        (br#"{"action_type":"payment.refund","payload":{},"confidence":"sure"}"#.to_vec(), 400, "confidence"),
+        (br#"{"action_type":"payment.refund","payload":{},"amount":{"value":"-1","currency":"EUR"}}"#.to_vec(), 400, "amount.value"),
+        (br#"{"action_type":"payment.refund","payload":{},"amount":{"value":"1","currency":"XYZ"}}"#.to_vec(), 400, "amount.currency"),
+        (br#"{"action_type":"payment.refund","payload":{},"amount":{"value":"1e308","currency":"EUR"}}"#.to_vec(), 400, "amount.value"),
+        (br#"{"action_type":"payment.refund","payload":{},"record_count":99999999999999999999}"#.to_vec(), 400, "record_count"),
+        (br#"{"action_type":"payment.refund","payload":{},"admin":true}"#.to_vec(), 400, "admin"),
+        (br#"{"action_type":"payment.refund'; DROP TABLE action_requests;--","payload":{}}"#.to_vec(), 400, "action_type"),
+        (format!(r#"{{"action_type":"a.b","payload":"{}"}}"#, "x".repeat(300 * 1024)).into_bytes(), 413, "body"),
+    ];
+    for (i, (body, status, field)) in cases.into_iter().enumerate() {
+        let (s, p, h) = api.submit_raw(&format!("bad-{i}"), body).await;
+        assert_eq!(s, status, "case {i}: {p}");
+        assert_eq!(p["field"], field, "case {i}: {p}");
+        assert_eq!(h["content-type"], "application/problem+json");
+        assert!(
+            p["detail"].as_str().unwrap().len() > 5 && p["title"].is_string(),
+            "case {i}: {p}"
+        );
+    }
+    let (s, p, _) = api.submit("", &refund("1.00")).await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("Idempotency-Key")));
+    let no_key = api
+        .http
+        .post(api.server.url("/api/v1/actions"))
+        .bearer_auth(&api.token)
+        .json(&refund("1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 400);
+    let no_auth = api
+        .http
+        .post(api.server.url("/api/v1/actions"))
+        .header("idempotency-key", "x")
+        .json(&refund("1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_auth.status(), 401);
+    assert_eq!(no_auth.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        api.count("action_requests").await,
+        requests_before,
+        "nothing stored"
+    );
+    assert_eq!(
+        api.count("idempotency_keys").await,
+        keys_before,
+        "no key claimed"
+    );
+    api.server.stop().await;
+}
+on_both_engines!(
+    bad_input,
+    bad_input_gets_a_problem_naming_the_field_and_stores_nothing
+);
+
+async fn a_revoked_token_stops_working_at_once(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let (s, _, _) = api.submit("before", &refund("1.00")).await;
+    assert_eq!(s, 201);
+    tokens::revoke_tokens(&api.server.db.db, "refund-bot-2")
+        .await
+        .unwrap();
+    let (s, _, _) = api.submit("after", &refund("1.00")).await;
+    assert_eq!(s, 401);
+    let rotated = tokens::issue_token(&api.server.db.db, "refund-bot-2", true)
+        .await
+        .unwrap();
+    let res = api
+        .http
+        .get(api.server.url("/api/v1/actions/x"))
+        .bearer_auth(rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the new token authenticates");
+    api.server.stop().await;
+}
+on_both_engines!(token_revocation, a_revoked_token_stops_working_at_once);
