@@ -693,3 +693,110 @@ async fn a_revoked_token_stops_working_at_once(engine: Engine) {
     api.server.stop().await;
 }
 on_both_engines!(token_revocation, a_revoked_token_stops_working_at_once);
+
+async fn the_openapi_document_is_served_and_lists_real_routes(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let served: Value = api
+        .http
+        .get(api.server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, countersign::api::openapi::document());
+    for (method, path) in countersign::api::openapi::OPERATIONS {
+        let url = api.server.url(&path.replace("{id}", "req_x"));
+        let res = match *method {
+            "get" => api.http.get(url),
+            _ => api.http.post(url),
+        }
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(
+            res.status(),
+            401,
+            "{method} {path} exists and asks for a token"
+        );
+    }
+    api.server.stop().await;
+}
+on_both_engines!(
+    openapi,
+    the_openapi_document_is_served_and_lists_real_routes
+);
+
+async fn an_unanswered_request_escalates_then_expires_and_never_approves(engine: Engine) {
+    let Some(api) = Api::start_with(engine, |c| {
+        c.escalation_window = Duration::from_millis(400);
+        c.job_interval = Duration::from_millis(50);
+        c.webhook_schedule = vec![Duration::ZERO];
+    })
+    .await
+    else {
+        return;
+    };
+    let (url, receiver) = start_receiver(0).await;
+    let mut body = refund("4200.00");
+    body["callback_url"] = json!(url);
+    let deadline = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(1500);
+    body["deadline"] = json!(deadline
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap());
+    let (_, v, _) = api.submit("expire-me", &body).await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["status"], "pending");
+
+    let mut seen = Vec::new();
+    for _ in 0..80 {
+        let (_, now) = api.get(&format!("/api/v1/actions/{id}")).await;
+        let status = now["status"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status == "expired" {
+            assert_eq!(now["decision"]["kind"], "expire");
+            assert_eq!(now["decision"]["reason_code"], "expired");
+            assert!(
+                now["approval_token"].is_null() && now["approved_payload"].is_null(),
+                "a timeout never approves"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen,
+        vec!["pending", "escalated", "expired"],
+        "reminder -> escalation -> rejection"
+    );
+    assert_eq!(
+        api.count(&format!("approval_tokens WHERE request_id = '{id}'"))
+            .await,
+        0
+    );
+    for _ in 0..40 {
+        if !receiver.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hooks = receiver.seen.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 1, "one webhook, for the terminal transition");
+    assert!(hooks[0].1.contains("\"type\":\"action.expired\""));
+    // Late decisions are refused.
+    let late = decide(&api.server.state, &dana(), &id, 1, Verdict::Approve).await;
+    assert!(matches!(
+        late,
+        Err(countersign::error::AppError::Conflict(_))
+    ));
+    api.server.stop().await;
+}
+on_both_engines!(
+    expiry,
+    an_unanswered_request_escalates_then_expires_and_never_approves
+);

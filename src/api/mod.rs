@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod checkpoint;
+pub mod openapi;
 pub mod problem;
 pub mod submit;
 pub mod tokens;
@@ -28,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/actions/{id}", get(status))
         .route("/api/v1/actions/{id}/withdraw", post(withdraw))
         .route("/api/v1/actions/{id}/execution", post(execution))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
 }
 
 /// The longest a status request may wait for a decision.

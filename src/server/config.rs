@@ -32,7 +32,12 @@ pub struct Config {
     pub webhook_schedule: Vec<Duration>,
     /// How often background jobs look for work when nothing wakes them.
     pub job_interval: Duration,
+    /// After a request's deadline passes it is escalated; this long later it expires (rejected).
+    pub escalation_window: Duration,
 }
+
+/// How long an escalated request waits for the escalation group before it expires.
+pub const DEFAULT_ESCALATION_WINDOW: Duration = Duration::from_secs(4 * 3600);
 
 /// Webhook retries: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
 pub fn default_webhook_schedule() -> Vec<Duration> {
@@ -63,6 +68,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             webhook_schedule: default_webhook_schedule(),
             job_interval: Duration::from_secs(1),
+            escalation_window: DEFAULT_ESCALATION_WINDOW,
         }
     }
 }

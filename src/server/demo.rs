@@ -552,7 +552,11 @@ fn gate_and_decide(
             Tier::Block => (Status::Rejected, None, Some(at)),
             Tier::Review | Tier::Dual => {
                 let still_open = age < 36 * HOUR && rng.gen_bool(0.85);
-                if still_open {
+                let escalation = super::config::DEFAULT_ESCALATION_WINDOW.as_millis() as i64;
+                if still_open && now > deadline + escalation {
+                    // Nobody answered the escalation either: the job loop expired it.
+                    (Status::Expired, Some("expire"), Some(deadline + escalation))
+                } else if still_open {
                     let s = if now > deadline {
                         Status::Escalated
                     } else if rng.gen_bool(0.1) {
@@ -619,7 +623,15 @@ fn gate_and_decide(
         acting_for: p.acting_for.map(str::to_owned),
         tenant: Some("acme-eu".to_owned()),
         callback_url: None,
-        deadline_at: evaluation.tier.needs_human().then_some(deadline),
+        // An escalated request's deadline has moved out by the escalation window.
+        deadline_at: evaluation
+            .tier
+            .needs_human()
+            .then_some(if status == Status::Escalated {
+                deadline + super::config::DEFAULT_ESCALATION_WINDOW.as_millis() as i64
+            } else {
+                deadline
+            }),
         tier: evaluation.tier.as_str().to_owned(),
         status: status.as_str().to_owned(),
         gate_id,

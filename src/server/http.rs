@@ -22,10 +22,19 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
+/// The app's routes, generated once per process. Generating them renders the app with resource
+/// loading suppressed by a process-global flag, so a render running at the same moment in
+/// another router of this process would hang (leptos issue #4773); once is also all it takes.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole application as an axum router.
 pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
@@ -51,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(security::csrf_guard))
         .layer(middleware::from_fn(security::security_headers))
         .layer(CompressionLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

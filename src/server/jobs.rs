@@ -1,4 +1,5 @@
-//! Background jobs: webhook delivery from the transactional outbox (more jobs join later).
+//! Background jobs: deadlines (escalation, then expiry) and webhook delivery from the
+//! transactional outbox.
 //!
 //! Each job claims due work with a short lease (`locked_until`), so several server processes
 //! can run the same loop without delivering one message twice at the same time; on PostgreSQL
@@ -19,12 +20,111 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut changes = state.subscribe();
         loop {
+            if let Err(e) = escalate_and_expire(&state).await {
+                tracing::error!("deadline round failed: {e:#}");
+            }
             if let Err(e) = deliver_due_webhooks(&state).await {
                 tracing::error!("webhook delivery round failed: {e:#}");
             }
             let _ = tokio::time::timeout(state.config.job_interval, changes.changed()).await;
         }
     })
+}
+
+#[derive(sqlx::FromRow, Debug)]
+struct Overdue {
+    id: String,
+    status: String,
+    state_version: i64,
+    callback_url: Option<String>,
+}
+
+/// Requests past their deadline: an open one is escalated (its deadline moves out by the
+/// escalation window); an escalated one expires, which is a rejection. A timeout never
+/// approves (invariant 2). Returns how many requests changed.
+pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let select = "SELECT id, status, state_version, callback_url FROM action_requests \
+         WHERE status IN ('pending', 'in_review', 'escalated') AND deadline_at IS NOT NULL \
+         AND deadline_at <= $1 ORDER BY deadline_at LIMIT 100";
+    let mut tx = state.db.begin_write().await?;
+    let overdue: Vec<Overdue> = match &mut tx {
+        Tx::Sqlite(t) => sqlx::query_as(select).bind(now).fetch_all(&mut **t).await?,
+        Tx::Postgres(t) => {
+            sqlx::query_as(&format!("{select} FOR UPDATE SKIP LOCKED"))
+                .bind(now)
+                .fetch_all(&mut **t)
+                .await?
+        }
+    };
+    let window = state.config.escalation_window.as_millis() as i64;
+    for r in &overdue {
+        let escalating = r.status != "escalated";
+        let (kind, code, reason) = if escalating {
+            (
+                "escalate",
+                "deadline",
+                "No decision by the deadline; escalated to the escalation group",
+            )
+        } else {
+            (
+                "expire",
+                "expired",
+                "No decision before the deadline; expired (rejected)",
+            )
+        };
+        crate::requests::repo::insert_decision(
+            &mut tx,
+            &crate::requests::repo::NewDecision {
+                id: super::ids::new_id("dec"),
+                request_id: r.id.clone(),
+                reviewer_id: None,
+                kind,
+                state_version: r.state_version,
+                edited_payload: None,
+                reason_code: Some(code.into()),
+                reason_text: Some(reason.into()),
+                created_at: now,
+            },
+        )
+        .await?;
+        if escalating {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                "UPDATE action_requests SET status = 'escalated', deadline_at = $2, updated_at = $3 WHERE id = $1"
+            )
+            .bind(&r.id)
+            .bind(now + window)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            })?;
+        } else {
+            crate::requests::repo::set_status(&mut tx, &r.id, "expired", now, true).await?;
+            crate::requests::lifecycle::enqueue_webhook(
+                &mut tx,
+                &r.id,
+                r.callback_url.as_deref(),
+                now,
+            )
+            .await?;
+        }
+        append(
+            &mut tx,
+            &Actor::System,
+            if escalating { "escalated" } else { "expired" },
+            Some(&r.id),
+            json!({"reason": reason, "state_version": r.state_version, "new_deadline": escalating.then_some(now + window)}),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if !overdue.is_empty() {
+        state.notify_changed();
+    }
+    Ok(overdue.len())
 }
 
 #[derive(sqlx::FromRow, Debug)]
@@ -63,16 +163,15 @@ async fn claim_due(db: &Db, now: i64) -> Result<Vec<Due>, sqlx::Error> {
     Ok(due)
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Countersign-Webhooks/1")
-            .build()
-            .expect("HTTP client builds")
-    })
+/// The client webhooks are sent with: 10 s timeout, no redirects (a redirect could send the
+/// signed body somewhere the agent did not name).
+pub fn webhook_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Countersign-Webhooks/1")
+        .build()
+        .expect("HTTP client builds")
 }
 
 /// The Standard Webhooks signature: `v1,` + base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}")).
@@ -162,7 +261,8 @@ async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
             "the agent has no webhook secret; create one with `countersign agent secret NAME`"
                 .into(),
         ),
-        Some(signature) => client()
+        Some(signature) => state
+            .http
             .post(&m.url)
             .header("content-type", "application/json")
             .header("webhook-id", &m.id)

@@ -22,6 +22,8 @@ pub struct AppState {
     pub config: Arc<config::Config>,
     /// Bumped whenever a request changes state in this process, to wake long-polls and workers.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Outgoing HTTP (webhooks); one per server, so its connections live on the server's runtime.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             leptos_options: http::leptos_options(&config),
             config: Arc::new(config),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
+            http: jobs::webhook_client(),
         }
     }
 

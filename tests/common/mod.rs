@@ -195,7 +195,14 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                eprintln!("server did not shut down within 10 s; aborting it");
+                abort.abort();
+            }
         }
     }
 }
@@ -208,6 +215,22 @@ pub async fn load_demo(db: &Db, seed: u64, days: u32, per_day: u32, now: i64) ->
         .expect("database was empty")
 }
 
+/// Fails a test that hangs instead of letting it stall the whole suite.
+pub async fn within_time_limit(test: impl std::future::Future<Output = ()>) {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(120), test)
+        .await
+        .is_err()
+    {
+        panic!("test did not finish within 120 s");
+    }
+}
+
 /// Generates `#[tokio::test]`s named `sqlite` and `postgres` that run `$body(engine)`.
 #[macro_export]
 macro_rules! on_both_engines {
@@ -215,11 +238,13 @@ macro_rules! on_both_engines {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$body($crate::common::Engine::Sqlite).await
+                $crate::common::within_time_limit(super::$body($crate::common::Engine::Sqlite))
+                    .await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$body($crate::common::Engine::Postgres).await
+                $crate::common::within_time_limit(super::$body($crate::common::Engine::Postgres))
+                    .await
             }
         }
     };
