@@ -1,5 +1,8 @@
 //! The reviewer inbox: open action requests, oldest first, with the time left to decide.
 
+pub mod detail;
+#[cfg(feature = "ssr")]
+pub mod handlers;
 mod keyboard;
 #[cfg(feature = "ssr")]
 pub mod queries;
@@ -149,12 +152,22 @@ pub fn InboxPage() -> impl IntoView {
     let after = move || query.read().get("after");
     let tier = move || query.read().get("tier");
     let page = Resource::new(move || (after(), tier()), |(a, t)| load_inbox(a, t));
+    let flash = Resource::new(|| (), |_| crate::accounts::pages::take_flash());
     view! {
         <Title text="Inbox"/>
         <div class="page-head">
             <h1>"Inbox"</h1>
             <KeyboardHelp/>
         </div>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let f = flash.await.unwrap_or_default();
+                view! {
+                    {f.notice.map(|n| view! { <p class="notice" role="status">{n}</p> })}
+                    {f.error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                }
+            })}
+        </Suspense>
         <form class="filters" method="get" action="/inbox" role="search">
             <label>
                 "Tier "
@@ -246,9 +259,9 @@ fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
     view! {
         <tr data-id=row.id.clone()>
             <td><time datetime=created_iso.clone() title=created_iso>{compact_duration(now - row.created_at)}</time></td>
-            <td><code>{row.action_type}</code></td>
+            <td><code>{row.action_type.clone()}</code></td>
             <td class="summary" title=row.explanation.clone()>
-                <span class="title">{row.title}</span>
+                <a class="title" href=format!("/inbox/{}", row.id)>{if row.title.is_empty() { row.action_type.clone() } else { row.title }}</a>
                 <span class="facts muted">{facts}</span>
             </td>
             <td>{row.agent_name}</td>

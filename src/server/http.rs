@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(crate::accounts::handlers::routes())
         .merge(crate::api::routes())
+        .merge(crate::inbox::handlers::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

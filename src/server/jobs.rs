@@ -12,8 +12,13 @@ use crate::{on_db, on_tx};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// How long a claimed message stays reserved for the claiming process.
-const LEASE_MS: i64 = 60_000;
+/// How long a claimed message stays reserved for the claiming process: longer than one delivery
+/// (10 s timeout), short enough that a message claimed by a process that then crashed is retried
+/// soon after.
+const LEASE_MS: i64 = 20_000;
+
+/// Messages delivered per round at most, so other jobs get their turn.
+const ROUND: usize = 50;
 
 /// Runs the job loop until the process ends.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -136,29 +141,36 @@ struct Due {
     attempts: i64,
 }
 
-async fn claim_due(db: &Db, now: i64) -> Result<Vec<Due>, sqlx::Error> {
+/// Leases the next due message, one at a time so a lease only has to outlast one delivery.
+async fn claim_next(db: &Db, now: i64) -> Result<Option<Due>, sqlx::Error> {
     let select = "SELECT id, request_id, url, body, attempts FROM webhook_outbox \
          WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
-         AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT 20";
+         AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT 1";
     let mut tx = db.begin_write().await?;
-    let due: Vec<Due> = match &mut tx {
-        Tx::Sqlite(t) => sqlx::query_as(select).bind(now).fetch_all(&mut **t).await?,
+    let due: Option<Due> = match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as(select)
+                .bind(now)
+                .fetch_optional(&mut **t)
+                .await?
+        }
         Tx::Postgres(t) => {
             sqlx::query_as(&format!("{select} FOR UPDATE SKIP LOCKED"))
                 .bind(now)
-                .fetch_all(&mut **t)
+                .fetch_optional(&mut **t)
                 .await?
         }
     };
-    on_tx!(&mut tx, |c| {
-        for d in &due {
-            sqlx::query("UPDATE webhook_outbox SET locked_until = $2 WHERE id = $1")
-                .bind(&d.id)
-                .bind(now + LEASE_MS)
-                .execute(&mut *c)
-                .await?;
-        }
-    });
+    if let Some(d) = &due {
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE webhook_outbox SET locked_until = $2 WHERE id = $1"
+        )
+        .bind(&d.id)
+        .bind(now + LEASE_MS)
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))?;
+    }
     tx.commit().await?;
     Ok(due)
 }
@@ -228,11 +240,15 @@ async fn build_body(
 
 /// Delivers every due message once; returns how many were attempted.
 pub async fn deliver_due_webhooks(state: &AppState) -> anyhow::Result<usize> {
-    let due = claim_due(&state.db, now_ms()).await?;
-    for message in &due {
-        deliver(state, message).await?;
+    let mut delivered = 0;
+    while delivered < ROUND {
+        let Some(message) = claim_next(&state.db, now_ms()).await? else {
+            break;
+        };
+        deliver(state, &message).await?;
+        delivered += 1;
     }
-    Ok(due.len())
+    Ok(delivered)
 }
 
 async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {

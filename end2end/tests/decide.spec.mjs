@@ -1,0 +1,57 @@
+import { test, expect } from '@playwright/test';
+import { signIn } from './helpers.mjs';
+
+const shots = process.env.SCREENSHOT_DIR;
+
+/** Opens the first review-tier request that Dana may decide (not one acting for her). */
+async function openDecidable(page) {
+  await page.goto('/inbox?tier=review');
+  const links = page.locator('tbody tr a.title');
+  const count = await links.count();
+  for (let i = 0; i < count; i++) {
+    await page.goto('/inbox?tier=review');
+    await page.locator('tbody tr a.title').nth(i).click();
+    if ((await page.getByRole('button', { name: 'Approve' }).count()) > 0) return page.url();
+  }
+  throw new Error('no decidable request in the demo inbox');
+}
+
+test('a reviewer reads a request and approves it', async ({ page }, info) => {
+  await signIn(page, 'dana@example.com');
+  await openDecidable(page);
+  await expect(page.getByRole('heading', { name: 'Why it is here' })).toBeVisible();
+  await expect(page.getByTestId('explanation')).toContainText('review');
+  await expect(page.getByTestId('payload')).toBeVisible();
+  if (shots && info.project.name === 'hydrated') {
+    await page.screenshot({ path: `${shots}/detail-1440.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: `${shots}/detail-390.png`, fullPage: true });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  }
+  const id = page.url().split('/').pop();
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+  await expect(page.getByRole('status')).toHaveText(`Approved: ${id}`);
+  await page.goto(`/inbox/${id}`);
+  await expect(page.getByTestId('request-status')).toHaveText('Approved');
+  await expect(page.getByText('This request is decided; nothing to do.')).toBeVisible();
+});
+
+test('rejecting without a reason is refused', async ({ page }) => {
+  await signIn(page, 'ravi@example.com');
+  const url = await openDecidable(page);
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await expect(page).toHaveURL(url);
+  await expect(page.getByRole('alert')).toContainText('a rejection needs a reason');
+  await page.getByLabel('Reason for rejecting').fill('Amount does not match the invoice');
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await expect(page.getByRole('status')).toContainText('Rejected');
+});
+
+test('an auditor cannot decide', async ({ page }) => {
+  await signIn(page, 'ines@example.com');
+  await page.goto('/inbox?tier=review');
+  await page.locator('tbody tr a.title').first().click();
+  await expect(page.getByTestId('cannot-decide')).toHaveText('You can read this request; your role does not decide.');
+  await expect(page.getByRole('button', { name: 'Approve' })).toHaveCount(0);
+});

@@ -1,0 +1,75 @@
+//! The decision form posts (plain HTML forms, so deciding works without JavaScript; a GET never
+//! decides anything).
+
+use crate::accounts::session::{set_flash, Flash};
+use crate::accounts::CurrentUser;
+use crate::error::AppError;
+use crate::requests::lifecycle::{decide, Verdict};
+use crate::server::AppState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Extension, Form, Router};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/inbox/{id}/decide", post(decide_form))
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    state_version: i64,
+    verdict: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn decide_form(
+    State(state): State<AppState>,
+    user: Option<Extension<CurrentUser>>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return Redirect::to(&format!("/login?next=%2Finbox%2F{id}")).into_response();
+    };
+    let verdict = match form.verdict.as_str() {
+        "approve" => Ok(Verdict::Approve),
+        "reject" => Ok(Verdict::Reject {
+            reason_code: None,
+            reason: form.reason.unwrap_or_default().chars().take(2000).collect(),
+        }),
+        _ => Err(AppError::invalid("verdict", "choose approve or reject")),
+    };
+    let result = match verdict {
+        Ok(v) => decide(&state, &user, &id, form.state_version, v).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(status) => {
+            set_flash(
+                &session,
+                Flash {
+                    notice: Some(format!("{}: {id}", status.label())),
+                    ..Flash::default()
+                },
+            )
+            .await;
+            Redirect::to("/inbox").into_response()
+        }
+        Err(AppError::NotFound) => Redirect::to("/inbox").into_response(),
+        Err(e) => {
+            set_flash(
+                &session,
+                Flash {
+                    error: Some(e.to_string()),
+                    ..Flash::default()
+                },
+            )
+            .await;
+            Redirect::to(&format!("/inbox/{id}")).into_response()
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Deciding in the browser: the request page, the decision forms, and every refusal.
+
+mod common;
+
+use common::{fresh_db, load_demo, Engine, TestServer};
+use countersign::on_db;
+use countersign::server::now_ms;
+
+async fn open_request(db: &countersign::server::Db, extra: &str) -> String {
+    on_db!(db, |p| {
+        sqlx::query_scalar(&format!(
+        "SELECT id FROM action_requests WHERE status IN ('pending', 'in_review', 'escalated') AND tier = 'review' {extra} ORDER BY id LIMIT 1"
+    ))
+    .fetch_one(p)
+    .await
+    .unwrap()
+    })
+}
+
+async fn status_of(db: &countersign::server::Db, id: &str) -> String {
+    on_db!(db, |p| sqlx::query_scalar(
+        "SELECT status FROM action_requests WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+async fn a_reviewer_opens_a_request_and_decides_it_with_every_guard_in_place(engine: Engine) {
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 9, 7, 80, now_ms()).await;
+    let server = TestServer::start(t).await;
+    let db = server.db.db.clone();
+    let dana = server.signed_in("dana@example.com").await;
+    let id = open_request(&db, "AND (acting_for IS NULL OR acting_for <> 'usr_dana')").await;
+    let page = format!("/inbox/{id}");
+    let decide = server.url(&format!("/inbox/{id}/decide"));
+
+    // Opening the request shows the checkpoint and records the view (invariant 6).
+    let html = dana
+        .get(server.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Why it is here") && html.contains("Approve") && html.contains("Reject"),
+        "{html}"
+    );
+    let views: i64 = on_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE event_type = 'request_viewed' AND request_id = $1 AND actor_id = 'usr_dana'"
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(views, 1);
+
+    // A GET on the decision address decides nothing.
+    let get = dana.get(decide.clone()).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+
+    // Rejecting without a reason is refused and changes nothing.
+    let res = dana
+        .post(decide.clone())
+        .form(&[
+            ("state_version", "1"),
+            ("verdict", "reject"),
+            ("reason", " "),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], page.as_str());
+    let html = dana
+        .get(server.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("reason: a rejection needs a reason"),
+        "{html}"
+    );
+    assert_ne!(status_of(&db, &id).await, "rejected");
+
+    // A decision on a state the reviewer did not see is refused (invariant 4).
+    dana.post(decide.clone())
+        .form(&[("state_version", "0"), ("verdict", "approve")])
+        .send()
+        .await
+        .unwrap();
+    let html = dana
+        .get(server.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("changed since you opened it"), "{html}");
+
+    // A forged cross-site post is refused.
+    let forged = dana
+        .post(decide.clone())
+        .header("origin", "https://evil.example")
+        .form(&[("state_version", "1"), ("verdict", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // An auditor reads but cannot decide.
+    let ines = server.signed_in("ines@example.com").await;
+    let html = ines
+        .get(server.url(&page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("your role does not decide"), "{html}");
+    ines.post(decide.clone())
+        .form(&[("state_version", "1"), ("verdict", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        status_of(&db, &id).await.as_str(),
+        "pending" | "in_review" | "escalated"
+    ));
+
+    // Dana approves: back to the inbox with a notice; an approval token now exists.
+    let res = dana
+        .post(decide.clone())
+        .form(&[("state_version", "1"), ("verdict", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/inbox");
+    let inbox = dana
+        .get(server.url("/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inbox.contains(&format!("Approved: {id}")), "notice shown");
+    assert_eq!(status_of(&db, &id).await, "approved");
+    let tokens: i64 = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM approval_tokens WHERE request_id = $1"
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(tokens, 1);
+    // Deciding again is refused: terminal states never change.
+    dana.post(decide)
+        .form(&[
+            ("state_version", "1"),
+            ("verdict", "reject"),
+            ("reason", "changed my mind"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_of(&db, &id).await, "approved");
+
+    // Self-review is impossible (invariant 3).
+    let own: Option<String> = on_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT id FROM action_requests WHERE status IN ('pending', 'in_review', 'escalated') AND acting_for = 'usr_dana' LIMIT 1"
+    )
+    .fetch_optional(p)
+    .await
+    .unwrap()
+    });
+    if let Some(own) = own {
+        let html = dana
+            .get(server.url(&format!("/inbox/{own}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("acts on your behalf"), "{html}");
+        dana.post(server.url(&format!("/inbox/{own}/decide")))
+            .form(&[("state_version", "1"), ("verdict", "approve")])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(status_of(&db, &own).await, "approved");
+    }
+    server.stop().await;
+}
+on_both_engines!(
+    deciding,
+    a_reviewer_opens_a_request_and_decides_it_with_every_guard_in_place
+);
+
+async fn a_missing_request_is_a_404_page(engine: Engine) {
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 9, 1, 10, now_ms()).await;
+    let server = TestServer::start(t).await;
+    let dana = server.signed_in("dana@example.com").await;
+    let res = dana
+        .get(server.url("/inbox/req_nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("Not found."));
+    server.stop().await;
+}
+on_both_engines!(missing_request, a_missing_request_is_a_404_page);
