@@ -126,6 +126,7 @@ struct DetailRow {
     recipient_count: Option<i64>,
     risk_class: Option<String>,
     acting_for: Option<String>,
+    acting_for_name: Option<String>,
     confidence: Option<f64>,
     reasoning: String,
     payload: String,
@@ -147,7 +148,9 @@ pub async fn request_detail(
         sqlx::query_as(
         "SELECT r.id, r.title, r.action_type, a.name AS agent_name, r.status, r.tier, g.name AS gate_name, \
          r.gate_version, r.explanation, r.amount_minor, r.currency, r.counterparty, r.customer_tier, \
-         r.record_count, r.recipient_count, r.risk_class, r.acting_for, r.confidence, r.reasoning, r.payload, \
+         r.record_count, r.recipient_count, r.risk_class, r.acting_for, \
+         (SELECT u.display_name FROM users u WHERE u.id = r.acting_for OR LOWER(u.email) = LOWER(r.acting_for)) AS acting_for_name, \
+         r.confidence, r.reasoning, r.payload, \
          r.current_state, r.inputs, r.alternatives, r.created_at, r.deadline_at, r.state_version \
          FROM action_requests r JOIN agents a ON a.id = r.agent_id LEFT JOIN gates g ON g.id = r.gate_id \
          WHERE r.id = $1"
@@ -206,7 +209,7 @@ pub async fn request_detail(
         record_count: r.record_count,
         recipient_count: r.recipient_count,
         risk_class: r.risk_class,
-        acting_for: r.acting_for,
+        acting_for: r.acting_for_name.or(r.acting_for),
         confidence: r.confidence,
         reasoning: r.reasoning,
         payload: r.payload,
