@@ -20,14 +20,7 @@ pub const TOKEN_PREFIX: &str = "csa_";
 
 /// A new random token (256 bits).
 pub fn new_token() -> String {
-    use base64::Engine as _;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{TOKEN_PREFIX}{}", crate::server::ids::random_token())
 }
 
 impl FromRequestParts<AppState> for Agent {

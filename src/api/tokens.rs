@@ -76,6 +76,22 @@ pub async fn create_agent(db: &Db, name: &str, description: &str) -> anyhow::Res
     })
 }
 
+/// Revokes the agent's active tokens in the caller's transaction; returns how many.
+async fn revoke_all(
+    tx: &mut crate::server::db::Tx,
+    agent_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE agent_tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(agent_id)
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected()))
+}
+
 /// A new token for the agent; with `revoke_others`, every earlier token stops working at once.
 pub async fn issue_token(db: &Db, name: &str, revoke_others: bool) -> anyhow::Result<String> {
     let id = agent_id(db, name).await?;
@@ -83,14 +99,7 @@ pub async fn issue_token(db: &Db, name: &str, revoke_others: bool) -> anyhow::Re
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     if revoke_others {
-        on_tx!(&mut tx, |c| sqlx::query(
-            "UPDATE agent_tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL"
-        )
-        .bind(&id)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        revoke_all(&mut tx, &id, now).await?;
     }
     let token_id = ids::new_id("tok");
     on_tx!(&mut tx, |c| {
@@ -128,14 +137,7 @@ pub async fn revoke_tokens(db: &Db, name: &str) -> anyhow::Result<u64> {
     let id = agent_id(db, name).await?;
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let n = on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE agent_tokens SET revoked_at = $2 WHERE agent_id = $1 AND revoked_at IS NULL"
-    )
-    .bind(&id)
-    .bind(now)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    let n = revoke_all(&mut tx, &id, now).await?;
     append(
         &mut tx,
         &Actor::System,

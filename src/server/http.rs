@@ -111,11 +111,7 @@ pub async fn shutdown_signal() {
 
 /// Creates a one-time link for creating the first admin, valid for 24 hours; returns the token.
 pub async fn new_setup_link(db: &Db) -> anyhow::Result<String> {
-    use base64::Engine as _;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let token = super::ids::random_token();
     let now = super::now_ms();
     crate::accounts::repo::insert_setup_token(
         db,

@@ -203,13 +203,9 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String
 
 /// A new per-agent webhook signing secret in the Standard Webhooks format.
 pub fn new_webhook_secret() -> String {
-    use base64::Engine as _;
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!(
         "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        super::ids::random_secret(24, &base64::engine::general_purpose::STANDARD)
     )
 }
 
