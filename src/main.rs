@@ -177,7 +177,13 @@ async fn agent_command(db: &Db, command: &AgentCommand) -> anyhow::Result<()> {
     use countersign::api::tokens;
     match command {
         AgentCommand::Add { name, description } => {
-            let created = tokens::create_agent(db, name, description).await?;
+            let created = tokens::create_agent(
+                db,
+                name,
+                description,
+                &countersign::audit::repo::Actor::System,
+            )
+            .await?;
             println!("agent {name} created ({})", created.id);
             println!("API token (shown once):      {}", created.token);
             println!("webhook secret (shown once): {}", created.webhook_secret);
@@ -186,18 +192,27 @@ async fn agent_command(db: &Db, command: &AgentCommand) -> anyhow::Result<()> {
             name,
             revoke_others,
         } => {
-            let token = tokens::issue_token(db, name, *revoke_others).await?;
+            let token = tokens::issue_token(
+                db,
+                name,
+                *revoke_others,
+                &countersign::audit::repo::Actor::System,
+            )
+            .await?;
             if *revoke_others {
                 println!("earlier tokens of {name} are revoked");
             }
             println!("API token for {name} (shown once): {token}");
         }
         AgentCommand::Revoke { name } => {
-            let n = tokens::revoke_tokens(db, name).await?;
+            let n =
+                tokens::revoke_tokens(db, name, &countersign::audit::repo::Actor::System).await?;
             println!("revoked {n} token(s) of {name}");
         }
         AgentCommand::Secret { name } => {
-            let secret = tokens::rotate_webhook_secret(db, name).await?;
+            let secret =
+                tokens::rotate_webhook_secret(db, name, &countersign::audit::repo::Actor::System)
+                    .await?;
             println!("webhook secret for {name} (shown once): {secret}");
         }
     }

@@ -31,9 +31,14 @@ impl Api {
         let t = fresh_db(engine).await?;
         // The demo brings the gates, the people and some history.
         load_demo(&t.db, 2, 1, 5, now_ms()).await;
-        let agent = tokens::create_agent(&t.db, "refund-bot-2", "test agent")
-            .await
-            .unwrap();
+        let agent = tokens::create_agent(
+            &t.db,
+            "refund-bot-2",
+            "test agent",
+            &countersign::audit::repo::Actor::System,
+        )
+        .await
+        .unwrap();
         let server = TestServer::start_with(t, tweak).await;
         Some(Api {
             server,
@@ -674,14 +679,23 @@ async fn a_revoked_token_stops_working_at_once(engine: Engine) {
     };
     let (s, _, _) = api.submit("before", &refund("1.00")).await;
     assert_eq!(s, 201);
-    tokens::revoke_tokens(&api.server.db.db, "refund-bot-2")
-        .await
-        .unwrap();
+    tokens::revoke_tokens(
+        &api.server.db.db,
+        "refund-bot-2",
+        &countersign::audit::repo::Actor::System,
+    )
+    .await
+    .unwrap();
     let (s, _, _) = api.submit("after", &refund("1.00")).await;
     assert_eq!(s, 401);
-    let rotated = tokens::issue_token(&api.server.db.db, "refund-bot-2", true)
-        .await
-        .unwrap();
+    let rotated = tokens::issue_token(
+        &api.server.db.db,
+        "refund-bot-2",
+        true,
+        &countersign::audit::repo::Actor::System,
+    )
+    .await
+    .unwrap();
     let res = api
         .http
         .get(api.server.url("/api/v1/actions/x"))

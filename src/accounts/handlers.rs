@@ -60,7 +60,7 @@ async fn login(
     let fail = |message: &str| Flash {
         error: Some(message.to_owned()),
         email: Some(email.chars().take(254).collect()),
-        notice: None,
+        ..Flash::default()
     };
     if email.is_empty()
         || email.len() > 254
@@ -284,7 +284,7 @@ async fn setup(
             Flash {
                 error: Some(message),
                 email: Some(email),
-                notice: None,
+                ..Flash::default()
             },
         )
         .await;
@@ -298,7 +298,7 @@ async fn setup(
                 Flash {
                     error: Some(message),
                     email: Some(email),
-                    notice: None,
+                    ..Flash::default()
                 },
             )
             .await;
@@ -341,7 +341,7 @@ async fn setup(
                 Flash {
                     notice: Some("Your admin account is ready. Sign in.".into()),
                     email: Some(email),
-                    error: None,
+                    ..Flash::default()
                 },
             )
             .await;

@@ -19,6 +19,7 @@ pub struct FlashView {
     pub notice: Option<String>,
     pub email: Option<String>,
     pub signed_in_as: Option<String>,
+    pub reveal: Vec<(String, String)>,
 }
 
 #[server]
@@ -38,14 +39,26 @@ pub async fn take_flash() -> Result<FlashView, AppError> {
         notice: flash.notice,
         email: flash.email,
         signed_in_as: super::session::current_user().map(|u| u.display_name),
+        reveal: flash.reveal,
     })
 }
 
+/// The one-time messages a form post left for this page.
 #[component]
-fn Messages(view: FlashView) -> impl IntoView {
+pub fn Messages(view: FlashView) -> impl IntoView {
     view! {
         {view.error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
         {view.notice.map(|n| view! { <p class="notice" role="status">{n}</p> })}
+        {(!view.reveal.is_empty()).then(|| view! {
+            <div class="reveal" data-testid="reveal">
+                <p><strong>"Copy these now: they are shown only once."</strong></p>
+                <dl>
+                    {view.reveal.into_iter().map(|(label, value)| view! {
+                        <dt>{label}</dt><dd><code>{value}</code></dd>
+                    }).collect_view()}
+                </dl>
+            </div>
+        })}
     }
 }
 

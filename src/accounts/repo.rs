@@ -227,3 +227,86 @@ pub async fn setup_token_valid(db: &Db, token_sha256: &str, at: i64) -> Result<b
     })?;
     Ok(n == 1)
 }
+
+/// Replaces the user's roles.
+pub async fn set_roles(tx: &mut Tx, user_id: &str, roles: &[Role]) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |c| {
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *c)
+            .await?;
+        for role in roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(role.as_str())
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+pub async fn set_disabled(tx: &mut Tx, user_id: &str, disabled: bool) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE users SET disabled = $2 WHERE id = $1"
+    )
+    .bind(user_id)
+    .bind(disabled)
+    .execute(&mut *c)
+    .await
+    .map(|_| ()))
+}
+
+/// Active admins other than `user_id` (so the last admin cannot lock everyone out).
+pub async fn other_active_admins(tx: &mut Tx, user_id: &str) -> Result<i64, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id \
+         WHERE r.role = 'admin' AND NOT u.disabled AND u.id <> $1"
+    )
+    .bind(user_id)
+    .fetch_one(&mut *c)
+    .await)
+}
+
+pub async fn user_email(tx: &mut Tx, user_id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT email, session_epoch FROM users WHERE id = $1"
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *c)
+    .await)
+}
+
+pub async fn set_team_membership(
+    tx: &mut Tx,
+    team_id: &str,
+    user_id: &str,
+    member: bool,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |c| {
+        if member {
+            sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *c)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+pub async fn team_name_taken(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = on_db!(db, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM teams WHERE LOWER(name) = LOWER($1)"
+    )
+    .bind(name)
+    .fetch_one(p)
+    .await)?;
+    Ok(n > 0)
+}

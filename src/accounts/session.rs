@@ -50,6 +50,9 @@ pub struct Flash {
     pub error: Option<String>,
     pub notice: Option<String>,
     pub email: Option<String>,
+    /// Secrets shown exactly once (a new agent token or webhook secret), as (label, value).
+    #[serde(default)]
+    pub reveal: Vec<(String, String)>,
 }
 
 pub async fn set_flash(session: &Session, flash: Flash) {

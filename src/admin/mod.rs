@@ -1,5 +1,6 @@
-//! Administration: the people and agents of this installation (admins only).
+//! Administration (admins only): people and their roles, teams, agents and their tokens.
 
+use crate::accounts::pages::{take_flash, Messages};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::shell::ErrorNotice;
@@ -8,10 +9,13 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
+pub mod handlers;
+#[cfg(feature = "ssr")]
 mod queries;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserLine {
+    pub id: String,
     pub display_name: String,
     pub email: String,
     pub roles: Vec<Role>,
@@ -20,15 +24,26 @@ pub struct UserLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamLine {
+    pub id: String,
+    pub name: String,
+    /// (user id, display name)
+    pub members: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentLine {
     pub name: String,
     pub description: String,
     pub requests: i64,
+    /// The first characters of each active token, to tell them apart.
+    pub active_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminData {
     pub users: Vec<UserLine>,
+    pub teams: Vec<TeamLine>,
     pub agents: Vec<AgentLine>,
 }
 
@@ -42,41 +57,152 @@ pub async fn admin_overview() -> Result<AdminData, AppError> {
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| admin_overview());
+    let flash = Resource::new(|| (), |_| take_flash());
     view! {
         <Title text="Admin"/>
         <div class="page-head"><h1>"Admin"</h1></div>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
+                let messages = flash.await.unwrap_or_default();
                 match data.await {
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    Ok(o) => view! {
-                        <h2>"People"</h2>
-                        <table class="inbox" data-testid="users-table">
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Roles"</th><th scope="col">"Teams"</th><th scope="col">"Status"</th></tr></thead>
-                            <tbody>
-                                {o.users.into_iter().map(|u| view! {
-                                    <tr>
-                                        <td>{u.display_name}</td>
-                                        <td>{u.email}</td>
-                                        <td>{u.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")}</td>
-                                        <td>{u.teams.join(", ")}</td>
-                                        <td>{if u.disabled { "Disabled" } else { "Active" }}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                        <h2>"Agents"</h2>
-                        <table class="inbox" data-testid="agents-table">
-                            <thead><tr><th scope="col">"Agent"</th><th scope="col">"What it does"</th><th scope="col">"Requests"</th></tr></thead>
-                            <tbody>
-                                {o.agents.into_iter().map(|a| view! {
-                                    <tr><td><code>{a.name}</code></td><td>{a.description}</td><td>{crate::inbox::group_digits(a.requests)}</td></tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
+                    Ok(o) => view! { <Messages view=messages/><Admin o/> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn RoleChecks(prefix: String, roles: Vec<Role>) -> impl IntoView {
+    Role::ALL
+        .into_iter()
+        .map(|r| {
+            let id = format!("{prefix}-{}", r.as_str());
+            let for_id = id.clone();
+            view! {
+                <label class="check" for=for_id>
+                    <input type="checkbox" id=id name=format!("role_{}", r.as_str()) checked=roles.contains(&r)/>
+                    {r.label()}
+                </label>
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+fn Admin(o: AdminData) -> impl IntoView {
+    let people: Vec<(String, String)> = o
+        .users
+        .iter()
+        .map(|u| (u.id.clone(), u.display_name.clone()))
+        .collect();
+    view! {
+        <h2>"People"</h2>
+        <table class="inbox" data-testid="users-table">
+            <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Teams"</th><th scope="col">"Roles and status"</th></tr></thead>
+            <tbody>
+                {o.users.into_iter().map(|u| {
+                    let action = format!("/admin/users/{}", u.id);
+                    let prefix = format!("u-{}", u.id);
+                    let email = u.email.clone();
+                    view! {
+                        <tr data-email=email>
+                            <td>{u.display_name}</td>
+                            <td>{u.email}</td>
+                            <td>{u.teams.join(", ")}</td>
+                            <td>
+                                <form method="post" action=action class="inline-form">
+                                    <RoleChecks prefix=prefix.clone() roles=u.roles/>
+                                    <label class="check"><input type="checkbox" name="disabled" checked=u.disabled/>"Disabled"</label>
+                                    <button type="submit" class="small">"Save"</button>
+                                </form>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <details class="card add-form">
+            <summary>"Add a person"</summary>
+            <form method="post" action="/admin/users" class="stack">
+                <label>"Email"<input type="email" name="email" required/></label>
+                <label>"Name"<input type="text" name="display_name" required maxlength="100"/></label>
+                <label>"Initial password (at least 12 characters; they sign in with it)"<input type="password" name="password" required minlength="12" autocomplete="new-password"/></label>
+                <fieldset><legend>"Roles"</legend><RoleChecks prefix="new".to_owned() roles=vec![Role::Reviewer]/></fieldset>
+                <button type="submit">"Add person"</button>
+            </form>
+        </details>
+
+        <h2>"Teams"</h2>
+        <table class="inbox" data-testid="teams-table">
+            <thead><tr><th scope="col">"Team"</th><th scope="col">"Members"</th><th scope="col">"Add a member"</th></tr></thead>
+            <tbody>
+                {o.teams.into_iter().map(|t| {
+                    let action = format!("/admin/teams/{}/members", t.id);
+                    let people = people.clone();
+                    view! {
+                        <tr>
+                            <td>{t.name}</td>
+                            <td>
+                                {t.members.into_iter().map(|(uid, name)| view! {
+                                    <form method="post" action=action.clone() class="chip">
+                                        <input type="hidden" name="user_id" value=uid/>
+                                        <input type="hidden" name="change" value="remove"/>
+                                        {name.clone()}
+                                        <button type="submit" class="link" aria-label=format!("Remove {name}")>"×"</button>
+                                    </form>
+                                }).collect_view()}
+                            </td>
+                            <td>
+                                <form method="post" action=action.clone() class="inline-form">
+                                    <input type="hidden" name="change" value="add"/>
+                                    <select name="user_id" aria-label="Person">
+                                        {people.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                                    </select>
+                                    <button type="submit" class="small">"Add"</button>
+                                </form>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <form method="post" action="/admin/teams" class="inline-form add-form">
+            <label>"New team "<input type="text" name="name" required maxlength="80"/></label>
+            <button type="submit" class="small">"Create team"</button>
+        </form>
+
+        <h2>"Agents"</h2>
+        <table class="inbox" data-testid="agents-table">
+            <thead><tr><th scope="col">"Agent"</th><th scope="col">"What it does"</th><th scope="col">"Requests"</th><th scope="col">"Active tokens"</th><th scope="col">"Credentials"</th></tr></thead>
+            <tbody>
+                {o.agents.into_iter().map(|a| {
+                    let base = format!("/admin/agents/{}", a.name);
+                    let agent = a.name.clone();
+                    view! {
+                        <tr data-agent=agent>
+                            <td><code>{a.name}</code></td>
+                            <td>{a.description}</td>
+                            <td>{crate::inbox::group_digits(a.requests)}</td>
+                            <td>{if a.active_tokens.is_empty() { "none".to_owned() } else { a.active_tokens.iter().map(|p| format!("{p}…")).collect::<Vec<_>>().join(", ") }}</td>
+                            <td class="actions">
+                                <form method="post" action=format!("{base}/token")><input type="hidden" name="revoke_others" value="1"/><button type="submit" class="small">"Rotate token"</button></form>
+                                <form method="post" action=format!("{base}/revoke")><button type="submit" class="small danger">"Revoke tokens"</button></form>
+                                <form method="post" action=format!("{base}/secret")><button type="submit" class="small">"New webhook secret"</button></form>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <details class="card add-form">
+            <summary>"Register an agent"</summary>
+            <form method="post" action="/admin/agents" class="stack">
+                <label>"Name (lower case, e.g. refund-bot)"<input type="text" name="name" required pattern="[a-z0-9_-]{1,64}"/></label>
+                <label>"What it does"<input type="text" name="description" maxlength="200"/></label>
+                <button type="submit">"Register agent"</button>
+            </form>
+        </details>
     }
 }

@@ -1,6 +1,6 @@
 //! Admin reads (both engines).
 
-use super::{AdminData, AgentLine, UserLine};
+use super::{AdminData, AgentLine, TeamLine, UserLine};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::on_db;
@@ -8,18 +8,23 @@ use crate::server::db::Db;
 
 /// (id, display name, email, disabled)
 type UserRow = (String, String, String, bool);
-/// (user id, role or team name)
-type Membership = (String, String);
+/// (user or team id, role or team name)
+type Pair = (String, String);
 /// (name, description, request count)
 type AgentRow = (String, String, i64);
+/// (team id, user id, display name)
+type Membership = (String, String, String);
+type Rows = (
+    Vec<UserRow>,
+    Vec<Pair>,
+    Vec<Membership>,
+    Vec<Pair>,
+    Vec<AgentRow>,
+    Vec<Pair>,
+);
 
 pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
-    let (users, roles, teams, agents): (
-        Vec<UserRow>,
-        Vec<Membership>,
-        Vec<Membership>,
-        Vec<AgentRow>,
-    ) = on_db!(db, |p| {
+    let (users, roles, memberships, teams, agents, tokens): Rows = on_db!(db, |p| {
         let users = sqlx::query_as(
             "SELECT id, display_name, email, disabled FROM users ORDER BY display_name",
         )
@@ -28,19 +33,36 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
         let roles = sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY role")
             .fetch_all(p)
             .await?;
-        let teams = sqlx::query_as(
-            "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id ORDER BY t.name",
+        let memberships = sqlx::query_as(
+            "SELECT m.team_id, m.user_id, u.display_name FROM team_members m JOIN users u ON u.id = m.user_id \
+             ORDER BY u.display_name",
         )
         .fetch_all(p)
         .await?;
+        let teams = sqlx::query_as("SELECT id, name FROM teams ORDER BY name")
+            .fetch_all(p)
+            .await?;
         let agents = sqlx::query_as(
             "SELECT a.name, a.description, (SELECT COUNT(*) FROM action_requests r WHERE r.agent_id = a.id) \
              FROM agents a ORDER BY a.name",
         )
         .fetch_all(p)
         .await?;
-        (users, roles, teams, agents)
+        let tokens = sqlx::query_as(
+            "SELECT a.name, t.token_prefix FROM agent_tokens t JOIN agents a ON a.id = t.agent_id \
+             WHERE t.revoked_at IS NULL ORDER BY t.created_at",
+        )
+        .fetch_all(p)
+        .await?;
+        (users, roles, memberships, teams, agents, tokens)
     });
+    let team_name = |id: &str| {
+        teams
+            .iter()
+            .find(|(t, _)| t == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
     Ok(AdminData {
         users: users
             .into_iter()
@@ -50,19 +72,37 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
                     .filter(|(u, _)| *u == id)
                     .filter_map(|(_, r)| Role::parse(r))
                     .collect(),
-                teams: teams
+                teams: memberships
                     .iter()
-                    .filter(|(u, _)| *u == id)
-                    .map(|(_, t)| t.clone())
+                    .filter(|(_, u, _)| *u == id)
+                    .map(|(t, _, _)| team_name(t))
                     .collect(),
+                id,
                 display_name,
                 email,
                 disabled,
             })
             .collect(),
+        teams: teams
+            .iter()
+            .map(|(id, name)| TeamLine {
+                id: id.clone(),
+                name: name.clone(),
+                members: memberships
+                    .iter()
+                    .filter(|(t, _, _)| t == id)
+                    .map(|(_, u, n)| (u.clone(), n.clone()))
+                    .collect(),
+            })
+            .collect(),
         agents: agents
             .into_iter()
             .map(|(name, description, requests)| AgentLine {
+                active_tokens: tokens
+                    .iter()
+                    .filter(|(a, _)| *a == name)
+                    .map(|(_, p)| p.clone())
+                    .collect(),
                 name,
                 description,
                 requests,

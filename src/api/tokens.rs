@@ -40,7 +40,12 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Creates an agent with a webhook secret and its first token.
-pub async fn create_agent(db: &Db, name: &str, description: &str) -> anyhow::Result<NewAgent> {
+pub async fn create_agent(
+    db: &Db,
+    name: &str,
+    description: &str,
+    by: &Actor,
+) -> anyhow::Result<NewAgent> {
     check_name(name)?;
     if agent_id(db, name).await.is_ok() {
         anyhow::bail!("an agent named {name:?} already exists");
@@ -60,7 +65,7 @@ pub async fn create_agent(db: &Db, name: &str, description: &str) -> anyhow::Res
     .map(|r| r.rows_affected()))?;
     append(
         &mut tx,
-        &Actor::System,
+        by,
         "agent_created",
         None,
         json!({"agent_id": id, "name": name}),
@@ -68,7 +73,7 @@ pub async fn create_agent(db: &Db, name: &str, description: &str) -> anyhow::Res
     )
     .await?;
     tx.commit().await?;
-    let token = issue_token(db, name, false).await?;
+    let token = issue_token(db, name, false, by).await?;
     Ok(NewAgent {
         id,
         token,
@@ -93,7 +98,12 @@ async fn revoke_all(
 }
 
 /// A new token for the agent; with `revoke_others`, every earlier token stops working at once.
-pub async fn issue_token(db: &Db, name: &str, revoke_others: bool) -> anyhow::Result<String> {
+pub async fn issue_token(
+    db: &Db,
+    name: &str,
+    revoke_others: bool,
+    by: &Actor,
+) -> anyhow::Result<String> {
     let id = agent_id(db, name).await?;
     let token = new_token();
     let now = now_ms();
@@ -117,7 +127,7 @@ pub async fn issue_token(db: &Db, name: &str, revoke_others: bool) -> anyhow::Re
     })?;
     append(
         &mut tx,
-        &Actor::System,
+        by,
         if revoke_others {
             "agent_token_rotated"
         } else {
@@ -133,14 +143,14 @@ pub async fn issue_token(db: &Db, name: &str, revoke_others: bool) -> anyhow::Re
 }
 
 /// Revokes every token of the agent; returns how many were active.
-pub async fn revoke_tokens(db: &Db, name: &str) -> anyhow::Result<u64> {
+pub async fn revoke_tokens(db: &Db, name: &str, by: &Actor) -> anyhow::Result<u64> {
     let id = agent_id(db, name).await?;
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let n = revoke_all(&mut tx, &id, now).await?;
     append(
         &mut tx,
-        &Actor::System,
+        by,
         "agent_tokens_revoked",
         None,
         json!({"agent_id": id, "count": n}),
@@ -152,7 +162,7 @@ pub async fn revoke_tokens(db: &Db, name: &str) -> anyhow::Result<u64> {
 }
 
 /// Replaces the agent's webhook signing secret and returns the new one.
-pub async fn rotate_webhook_secret(db: &Db, name: &str) -> anyhow::Result<String> {
+pub async fn rotate_webhook_secret(db: &Db, name: &str, by: &Actor) -> anyhow::Result<String> {
     let id = agent_id(db, name).await?;
     let secret = jobs::new_webhook_secret();
     let now = now_ms();
@@ -167,7 +177,7 @@ pub async fn rotate_webhook_secret(db: &Db, name: &str) -> anyhow::Result<String
     .map(|r| r.rows_affected()))?;
     append(
         &mut tx,
-        &Actor::System,
+        by,
         "agent_webhook_secret_rotated",
         None,
         json!({"agent_id": id}),
