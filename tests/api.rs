@@ -499,6 +499,51 @@ async fn webhooks_are_signed_and_retried_until_delivered(engine: Engine) {
             .await,
         1
     );
+
+    // The delivery log is on the admin page, and an admin can send the message again.
+    let alex = api.server.signed_in("alex@example.com").await;
+    let page = alex
+        .get(api.server.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let message_id = ids[0].to_str().unwrap().to_owned();
+    assert!(
+        page.contains(&message_id) && page.contains("delivered"),
+        "{page}"
+    );
+    let res = alex
+        .post(
+            api.server
+                .url(&format!("/admin/webhooks/{message_id}/redeliver")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    for _ in 0..100 {
+        if receiver.seen.lock().unwrap().len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "redelivered");
+    assert_eq!(seen[3].0["webhook-id"], message_id.as_str());
+    assert_eq!(seen[3].1, seen[0].1, "same body");
+    let dana = api.server.signed_in("dana@example.com").await;
+    let refused = dana
+        .post(
+            api.server
+                .url(&format!("/admin/webhooks/{message_id}/redeliver")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     api.server.stop().await;
 }
 on_both_engines!(webhooks, webhooks_are_signed_and_retried_until_delivered);
@@ -814,3 +859,60 @@ on_both_engines!(
     expiry,
     an_unanswered_request_escalates_then_expires_and_never_approves
 );
+
+async fn the_typed_client_drives_a_whole_round_trip(engine: Engine) {
+    use countersign::api::checkpoint::CheckpointBody;
+    use countersign::api::client::{Client, ClientError};
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let client = Client::new(&api.server.base, &api.token);
+    let checkpoint: CheckpointBody = serde_json::from_value(refund("4200.00")).unwrap();
+    let submitted = client.submit("client-1", &checkpoint).await.unwrap();
+    assert_eq!(submitted.status, "pending");
+    let again = client.submit("client-1", &checkpoint).await.unwrap();
+    assert_eq!(again, submitted, "a retry returns the original answer");
+
+    let waiter = {
+        let (client, id) = (client.clone(), submitted.id.clone());
+        tokio::spawn(async move { client.wait_for_decision(&id, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    decide(
+        &api.server.state,
+        &dana(),
+        &submitted.id,
+        1,
+        Verdict::Approve,
+    )
+    .await
+    .unwrap();
+    let decided = waiter.await.unwrap().unwrap();
+    assert_eq!(decided.status, "approved");
+    let token = decided.approval_token.clone().unwrap();
+    let payload = decided.approved_payload.clone().unwrap();
+    let executed = client
+        .report_execution(&decided.id, &token, &payload, true, Some("re_1"))
+        .await
+        .unwrap();
+    assert_eq!(executed.status, "executed");
+    match client
+        .report_execution(&decided.id, &token, &payload, true, None)
+        .await
+    {
+        Err(ClientError::Problem(p)) => assert_eq!(
+            (p.status, p.field.as_deref()),
+            (403, Some("approval_token"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    match Client::new(&api.server.base, "csa_wrong")
+        .get(&decided.id, None)
+        .await
+    {
+        Err(ClientError::Problem(p)) => assert_eq!(p.status, 401),
+        other => panic!("{other:?}"),
+    }
+    api.server.stop().await;
+}
+on_both_engines!(typed_client, the_typed_client_drives_a_whole_round_trip);

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/agents/{name}/token", post(agent_token))
         .route("/admin/agents/{name}/revoke", post(agent_revoke))
         .route("/admin/agents/{name}/secret", post(agent_secret))
+        .route("/admin/webhooks/{id}/redeliver", post(redeliver))
 }
 
 /// Why a request to an admin endpoint is turned away.
@@ -461,5 +462,43 @@ async fn agent_secret(
             ..Flash::default()
         })
         .map_err(|e| format!("agent: {e:#}"));
+    done(&session, result).await
+}
+
+/// Sends a webhook message again (same id and body) now, whatever happened to it before. After
+/// the retry schedule is used up, a redelivery is one attempt; its result joins the delivery log.
+async fn redeliver(
+    State(state): State<AppState>,
+    user: Option<Extension<CurrentUser>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let me = match admin(user) {
+        Ok(u) => u,
+        Err(r) => return r.into_response(),
+    };
+    let result = async {
+        let now = now_ms();
+        let mut tx = state.db.begin_write().await.map_err(internal)?;
+        let request_id: Option<String> = crate::on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "UPDATE webhook_outbox SET delivered_at = NULL, gave_up_at = NULL, locked_until = NULL, \
+             next_attempt_at = $2 WHERE id = $1 RETURNING request_id"
+        )
+        .bind(&id)
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(internal)?;
+        let Some(request_id) = request_id else {
+            return Err("That webhook message does not exist.".to_owned());
+        };
+        append(&mut tx, &Actor::User(me.id.clone()), "webhook_redelivery_requested", Some(&request_id), json!({"message_id": id}), now)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        state.notify_changed();
+        Ok(notice(format!("Message {id} is being sent again.")))
+    }
+    .await;
     done(&session, result).await
 }

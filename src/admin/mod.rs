@@ -40,11 +40,25 @@ pub struct AgentLine {
     pub active_tokens: Vec<String>,
 }
 
+/// One outgoing webhook message and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookLine {
+    pub id: String,
+    pub request_id: String,
+    pub url: String,
+    /// delivered, retrying or gave up
+    pub state: String,
+    pub attempts: i64,
+    pub last_result: Option<String>,
+    pub created_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminData {
     pub users: Vec<UserLine>,
     pub teams: Vec<TeamLine>,
     pub agents: Vec<AgentLine>,
+    pub webhooks: Vec<WebhookLine>,
 }
 
 #[server]
@@ -204,5 +218,34 @@ fn Admin(o: AdminData) -> impl IntoView {
                 <button type="submit">"Register agent"</button>
             </form>
         </details>
+
+        <h2>"Webhook deliveries"</h2>
+        {if o.webhooks.is_empty() {
+            view! { <p class="muted">"No webhooks sent yet. Agents that give a callback_url get one for every decision."</p> }.into_any()
+        } else {
+            view! {
+                <table class="inbox" data-testid="webhooks-table">
+                    <thead><tr><th scope="col">"Sent"</th><th scope="col">"Request"</th><th scope="col">"To"</th><th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Last result"</th><th scope="col"></th></tr></thead>
+                    <tbody>
+                        {o.webhooks.into_iter().map(|w| {
+                            let iso = crate::domain::time::iso_utc(w.created_at);
+                            let action = format!("/admin/webhooks/{}/redeliver", w.id);
+                            let state_class = format!("delivery {}", w.state.replace(' ', "-"));
+                            view! {
+                                <tr data-message=w.id.clone()>
+                                    <td><time datetime=iso.clone()>{iso.clone()}</time></td>
+                                    <td><a href=format!("/inbox/{}", w.request_id)>{w.request_id.clone()}</a></td>
+                                    <td class="url">{w.url}</td>
+                                    <td><span class=state_class>{w.state}</span></td>
+                                    <td>{w.attempts}</td>
+                                    <td>{w.last_result.unwrap_or_default()}</td>
+                                    <td><form method="post" action=action><button type="submit" class="small">"Redeliver"</button></form></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
     }
 }

@@ -1,6 +1,6 @@
 //! Admin reads (both engines).
 
-use super::{AdminData, AgentLine, TeamLine, UserLine};
+use super::{AdminData, AgentLine, TeamLine, UserLine, WebhookLine};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::on_db;
@@ -56,6 +56,27 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
         .await?;
         (users, roles, memberships, teams, agents, tokens)
     });
+    type Hook = (
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+    );
+    let hooks: Vec<Hook> = on_db!(db, |p| {
+        sqlx::query_as(
+        "SELECT o.id, o.request_id, o.url, o.delivered_at, o.gave_up_at, o.attempts, o.created_at, \
+         (SELECT a.status_code FROM webhook_attempts a WHERE a.outbox_id = o.id ORDER BY a.attempt DESC LIMIT 1), \
+         (SELECT a.error FROM webhook_attempts a WHERE a.outbox_id = o.id ORDER BY a.attempt DESC LIMIT 1) \
+         FROM webhook_outbox o ORDER BY o.created_at DESC, o.id DESC LIMIT 30"
+    )
+    .fetch_all(p)
+    .await
+    })?;
     let team_name = |id: &str| {
         teams
             .iter()
@@ -107,6 +128,27 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
                 description,
                 requests,
             })
+            .collect(),
+        webhooks: hooks
+            .into_iter()
+            .map(
+                |(id, request_id, url, delivered, gave_up, attempts, created_at, code, error)| {
+                    WebhookLine {
+                        id,
+                        request_id,
+                        url,
+                        state: match (delivered, gave_up) {
+                            (Some(_), _) => "delivered",
+                            (None, Some(_)) => "gave up",
+                            (None, None) => "retrying",
+                        }
+                        .to_owned(),
+                        attempts,
+                        last_result: code.map(|c| format!("HTTP {c}")).or(error),
+                        created_at,
+                    }
+                },
+            )
             .collect(),
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod checkpoint;
+pub mod client;
 pub mod openapi;
 pub mod problem;
 pub mod submit;

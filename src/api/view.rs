@@ -3,23 +3,23 @@
 use crate::domain::time::iso_utc;
 use crate::on_db;
 use crate::server::db::Db;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GateRef {
     pub key: String,
     pub name: String,
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Reviewer {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DecisionView {
     /// approve, approve_with_edit, reject or expire.
     pub kind: String,
@@ -29,7 +29,7 @@ pub struct DecisionView {
     pub decided_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ActionView {
     pub id: String,
     pub status: String,
