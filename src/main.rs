@@ -1,5 +1,7 @@
 use countersign::accounts::{self, Role};
-use countersign::server::cli::{AgentCommand, Cli, Command, ServeArgs, UserAddArgs, UserCommand};
+use countersign::server::cli::{
+    AgentCommand, AuditCommand, Cli, Command, ServeArgs, UserAddArgs, UserCommand,
+};
 use countersign::server::config::{self, Config, DatabaseTarget};
 use countersign::server::{demo, http, now_ms, Db};
 use std::io::{IsTerminal, Read};
@@ -73,6 +75,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(command) => {
             let db = open_database(&cli).await?;
             agent_command(&db, command).await?;
+            db.close().await;
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let db = open_database(&cli).await?;
+            let verified = countersign::audit::verify::verify_trail(&db).await?;
+            // Reading the trail is itself recorded.
+            let mut tx = db.begin_write().await?;
+            countersign::audit::repo::append(
+                &mut tx,
+                &countersign::audit::repo::Actor::System,
+                "audit_verified",
+                None,
+                serde_json::json!({"events": verified.events, "head_seq": verified.head_seq, "head_hash": verified.head_hash, "via": "command line"}),
+                now_ms(),
+            )
+            .await?;
+            tx.commit().await?;
+            println!(
+                "audit trail verified: {} events, head {} {}",
+                verified.events, verified.head_seq, verified.head_hash
+            );
             db.close().await;
         }
         Command::Serve(args) => serve(&cli, args).await?,

@@ -243,3 +243,34 @@ fn insecure_cookies_are_refused_off_loopback() {
     assert!(one_line_error(&out)
         .contains("--insecure-cookies is only allowed when listening on a loopback address"));
 }
+
+#[test]
+fn audit_verify_reports_the_chain_head_and_records_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = countersign_with_stdin(
+        &[
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            "--admin",
+            "root@example.com",
+        ],
+        "a long enough passphrase\n",
+    );
+    assert!(out.status.success());
+    let first = countersign(&["--data-dir", d, "audit", "verify"], &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout)
+        .starts_with("audit trail verified: 1 events, head 1 "));
+    let second = countersign(&["--data-dir", d, "audit", "verify"], &[]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).starts_with("audit trail verified: 2 events"),
+        "the first verification was recorded"
+    );
+}

@@ -243,3 +243,94 @@ on_both_engines!(
     audit_chain_under_concurrency,
     concurrent_audit_appends_form_one_gapless_valid_chain
 );
+
+/// Changes rows as a database superuser would, going around the append-only triggers.
+async fn tamper(db: &countersign::server::Db, statements: &[&str]) {
+    match db {
+        countersign::server::Db::Sqlite(p) => {
+            let mut c = p.acquire().await.unwrap();
+            sqlx::query("DROP TRIGGER audit_events_no_update")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::query("DROP TRIGGER audit_events_no_delete")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            for s in statements {
+                sqlx::query(s).execute(&mut *c).await.unwrap();
+            }
+        }
+        countersign::server::Db::Postgres(p) => {
+            let mut c = p.acquire().await.unwrap();
+            sqlx::query("SET session_replication_role = replica")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            for s in statements {
+                sqlx::query(s).execute(&mut *c).await.unwrap();
+            }
+            sqlx::query("SET session_replication_role = origin")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn verify_names_the_first_changed_removed_or_reordered_event(engine: Engine) {
+    use countersign::audit::chain::ChainError;
+    use countersign::audit::repo::{append, Actor};
+    use countersign::audit::verify::{verify_trail, VerifyError};
+    let cases: [(&[&str], ChainError); 3] = [
+        (
+            &["UPDATE audit_events SET detail = '{\"n\":99}' WHERE seq = 3"],
+            ChainError::Tampered { seq: 3 },
+        ),
+        (
+            &["DELETE FROM audit_events WHERE seq = 2"],
+            ChainError::Gap {
+                seq: 3,
+                expected: 2,
+            },
+        ),
+        (
+            &[
+                "UPDATE audit_events SET seq = -1 WHERE seq = 2",
+                "UPDATE audit_events SET seq = 2 WHERE seq = 3",
+                "UPDATE audit_events SET seq = 3 WHERE seq = -1",
+            ],
+            ChainError::BrokenLink { seq: 2 },
+        ),
+    ];
+    for (statements, expected) in cases {
+        let Some(t) = fresh_db(engine).await else {
+            return;
+        };
+        let mut tx = t.db.begin_write().await.unwrap();
+        for n in 0..5 {
+            append(
+                &mut tx,
+                &Actor::System,
+                "test",
+                None,
+                serde_json::json!({"n": n}),
+                now_ms(),
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let ok = verify_trail(&t.db).await.unwrap();
+        assert_eq!((ok.events, ok.head_seq), (5, 5));
+        tamper(&t.db, statements).await;
+        match verify_trail(&t.db).await {
+            Err(VerifyError::Broken(found)) => assert_eq!(found, expected, "{statements:?}"),
+            other => panic!("{statements:?}: {other:?}"),
+        }
+    }
+}
+on_both_engines!(
+    audit_verify,
+    verify_names_the_first_changed_removed_or_reordered_event
+);

@@ -3,3 +3,5 @@
 pub mod chain;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod verify;

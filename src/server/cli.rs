@@ -45,6 +45,15 @@ pub enum Command {
     /// Manage agents, their API tokens and webhook secrets.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain over every event; name the first bad sequence number.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
