@@ -86,3 +86,27 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     }
     view! { <p class="error" role="alert">{error.to_string()}</p> }
 }
+
+/// Percent-encodes a value for a URL query string (for links built in components, which also
+/// compile to WebAssembly where the `url` crate is not included).
+pub fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(super::query_escape("usr_dana"), "usr_dana");
+        assert_eq!(super::query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}

@@ -9,6 +9,7 @@
 use super::cli::DemoArgs;
 use super::db::Db;
 use crate::accounts::{repo as accounts, Role};
+use crate::audit::repo::{append, Actor};
 use crate::domain::money::Money;
 use crate::domain::policy::{Facts, GateDefinition, Policy};
 use crate::domain::status::Status;
@@ -456,6 +457,7 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     let expected = args.days as u64 * args.per_day as u64;
     let mut summary = DemoSummary::default();
     let mut tx = db.begin_write().await?;
+    let mut rows = Vec::with_capacity(expected as usize);
     for n in 0..expected {
         // Spread over the window, denser on weekdays and working hours.
         let mut at = start + rng.gen_range(0..(args.days as i64 * DAY));
@@ -476,22 +478,60 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
             }
         });
         let proposal = propose(&mut rng, agent.unwrap_or(0), n);
-        let row = gate_and_decide(&mut rng, &policy, &gate_ids, proposal, at, now, n);
-        requests::insert(&mut tx, &row.request).await?;
-        summary.requests += 1;
-        if row
-            .request
-            .status
-            .parse::<Status>()
-            .is_ok_and(Status::is_open)
-        {
-            summary.pending += 1;
-        }
+        rows.push(gate_and_decide(
+            &mut rng, &policy, &gate_ids, proposal, at, now, n,
+        ));
+    }
+    // The audit trail is appended in time order, as it would have been written live.
+    let mut events: Vec<(i64, usize, bool)> = Vec::with_capacity(rows.len() * 2);
+    for (i, row) in rows.iter().enumerate() {
+        events.push((row.request.created_at, i, false));
         if let Some(d) = &row.decision {
+            events.push((d.created_at, i, true));
+        }
+    }
+    events.sort();
+    for (k, (_, i, is_decision)) in events.into_iter().enumerate() {
+        let row = &rows[i];
+        let r = &row.request;
+        if is_decision {
+            let d = row
+                .decision
+                .as_ref()
+                .expect("decision events come from decisions");
             requests::insert_decision(&mut tx, d).await?;
             summary.decisions += 1;
+            let actor = d
+                .reviewer_id
+                .clone()
+                .map(Actor::User)
+                .unwrap_or(Actor::System);
+            append(
+                &mut tx,
+                &actor,
+                if d.kind == "expire" { "expired" } else { "decision" },
+                Some(&r.id),
+                json!({"kind": d.kind, "state_version": d.state_version, "reason_code": d.reason_code, "reason": d.reason_text, "edited_payload": d.edited_payload}),
+                d.created_at,
+            )
+            .await?;
+        } else {
+            requests::insert(&mut tx, r).await?;
+            summary.requests += 1;
+            if r.status.parse::<Status>().is_ok_and(Status::is_open) {
+                summary.pending += 1;
+            }
+            append(
+                &mut tx,
+                &Actor::Agent(r.agent_id.clone()),
+                "request_gated",
+                Some(&r.id),
+                json!({"action_type": r.action_type, "tier": r.tier, "gate_version": r.gate_version, "matched_rules": r.matched_rules, "explanation": r.explanation, "state_version": 1}),
+                r.created_at,
+            )
+            .await?;
         }
-        if n % 2000 == 1999 {
+        if k % 2000 == 1999 {
             tx.commit().await?;
             tx = db.begin_write().await?;
         }

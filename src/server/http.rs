@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::routes())
         .merge(crate::inbox::handlers::routes())
         .merge(crate::admin::handlers::routes())
+        .merge(crate::audit::handlers::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
