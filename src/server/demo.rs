@@ -511,7 +511,7 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
                 &actor,
                 if d.kind == "expire" { "expired" } else { "decision" },
                 Some(&r.id),
-                json!({"kind": d.kind, "state_version": d.state_version, "reason_code": d.reason_code, "reason": d.reason_text, "edited_payload": d.edited_payload}),
+                json!({"kind": d.kind, "state_version": d.state_version, "reason_code": d.reason_code, "reason": d.reason_text, "edited_payload": d.edited_payload.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())}),
                 d.created_at,
             )
             .await?;
