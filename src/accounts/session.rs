@@ -147,12 +147,16 @@ fn is_public(path: &str) -> bool {
 /// Middleware: attaches the signed-in user to the request, and sends anyone else who asks for
 /// a page to the sign-in page (remembering where they were going).
 pub async fn attach_user(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    // Static files are the same for everyone: no session lookup for them.
+    if path.starts_with("/pkg/") || path == "/favicon.svg" {
+        return next.run(req).await;
+    }
     let session = req.extensions().get::<Session>().cloned();
     let user = match &session {
         Some(s) => resolve(&state, s).await,
         None => None,
     };
-    let path = req.uri().path().to_owned();
     match user {
         Some(u) => {
             req.extensions_mut().insert(u);

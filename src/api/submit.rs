@@ -191,7 +191,7 @@ async fn gate_and_store(
         amount,
         deadline_at,
     } = valid;
-    let (policy, gate_ids) = crate::gates::repo::live_policy(&state.db)
+    let live = crate::gates::repo::live_policy(&state.db)
         .await
         .map_err(|e| {
             Problem::from(crate::error::internal(format_args!(
@@ -208,21 +208,21 @@ async fn gate_and_store(
         customer_tier: body.customer_tier.as_deref(),
         risk_class: body.risk_class.as_deref(),
     };
-    let evaluation = policy.evaluate(&facts);
-    let explanation = policy.explain(&facts, &evaluation);
+    let crate::gates::repo::Gating {
+        evaluation,
+        explanation,
+        gate_id,
+        gate_version,
+        matched_rules: matched,
+    } = live.gate(&facts);
     let deciding = evaluation.deciding_gate();
-    let gate_id = deciding
-        .and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key))
-        .map(|(_, id)| id.clone());
     let status = match evaluation.tier {
         Tier::Auto | Tier::Log => Status::Approved,
         Tier::Block => Status::Rejected,
         Tier::Review | Tier::Dual => Status::Pending,
     };
     let id = ids::new_id("req");
-    let matched = deciding
-        .map(|g| g.matched_rules.clone())
-        .unwrap_or_default();
+
     let to_text = |v: &Option<serde_json::Value>| v.as_ref().map(|x| x.to_string());
     let request = NewActionRequest {
         id: id.clone(),
@@ -255,7 +255,7 @@ async fn gate_and_store(
         tier: evaluation.tier.as_str().to_owned(),
         status: status.as_str().to_owned(),
         gate_id,
-        gate_version: deciding.map(|g| g.version),
+        gate_version,
         matched_rules: serde_json::to_string(&matched).unwrap_or_else(|_| "[]".into()),
         explanation: explanation.clone(),
         created_at: now,
@@ -293,7 +293,7 @@ async fn gate_and_store(
     // The response is built from what was just stored and saved with it in one transaction, so
     // a retry after a crash finds either nothing (and starts again) or exactly this answer.
     let gate = deciding.and_then(|g| {
-        policy
+        live.policy
             .gate_definitions()
             .find(|(d, _)| d.key == g.gate_key)
             .map(|(d, v)| view::GateRef {

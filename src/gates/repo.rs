@@ -43,8 +43,43 @@ struct PublishedRow {
     definition: String,
 }
 
-/// The live policy: the newest published version of every gate, with gate ids by key.
-pub async fn live_policy(db: &Db) -> anyhow::Result<(Policy, Vec<(String, String)>)> {
+/// The policy in force, with the stored id of each gate so requests can reference it.
+pub struct LivePolicy {
+    pub policy: Policy,
+    /// (gate key, gate id)
+    gate_ids: Vec<(String, String)>,
+}
+
+/// What gating one request decided, ready to store on it.
+pub struct Gating {
+    pub evaluation: policy::Evaluation,
+    pub explanation: String,
+    pub gate_id: Option<String>,
+    pub gate_version: Option<i64>,
+    pub matched_rules: Vec<String>,
+}
+
+impl LivePolicy {
+    pub fn gate(&self, facts: &policy::Facts<'_>) -> Gating {
+        let evaluation = self.policy.evaluate(facts);
+        let explanation = self.policy.explain(facts, &evaluation);
+        let deciding = evaluation.deciding_gate();
+        Gating {
+            gate_id: deciding
+                .and_then(|g| self.gate_ids.iter().find(|(k, _)| *k == g.gate_key))
+                .map(|(_, id)| id.clone()),
+            gate_version: deciding.map(|g| g.version),
+            matched_rules: deciding
+                .map(|g| g.matched_rules.clone())
+                .unwrap_or_default(),
+            explanation,
+            evaluation,
+        }
+    }
+}
+
+/// The live policy: the newest published version of every gate.
+pub async fn live_policy(db: &Db) -> anyhow::Result<LivePolicy> {
     let rows: Vec<PublishedRow> = on_db!(db, |p| {
         sqlx::query_as(
             "SELECT v.gate_id, v.version, v.definition FROM gate_versions v \
@@ -62,5 +97,8 @@ pub async fn live_policy(db: &Db) -> anyhow::Result<(Policy, Vec<(String, String
         ids.push((d.key.clone(), r.gate_id));
         defs.push((d, r.version));
     }
-    Ok((policy::compile(defs)?, ids))
+    Ok(LivePolicy {
+        policy: policy::compile(defs)?,
+        gate_ids: ids,
+    })
 }

@@ -7,7 +7,6 @@ mod keyboard;
 #[cfg(feature = "ssr")]
 pub mod queries;
 
-use crate::domain::money::{Currency, Money};
 use crate::domain::time::{compact_duration, iso_utc};
 use crate::error::AppError;
 use crate::shell::ErrorNotice;
@@ -45,12 +44,8 @@ impl InboxRow {
     /// The facts a reviewer scans beside the title: amount and counterparty, or the size of a
     /// bulk action.
     pub fn facts(&self) -> String {
-        let amount = match (self.amount_minor, self.currency.as_deref()) {
-            (Some(minor), Some(code)) => Currency::parse(code)
-                .map(|c| Money::from_minor(minor, c).to_string())
-                .ok(),
-            _ => None,
-        };
+        let amount = crate::domain::policy::money_fact(self.amount_minor, self.currency.as_deref())
+            .map(|m| m.to_string());
         let mut parts: Vec<String> = Vec::new();
         parts.extend(amount);
         parts.extend(self.counterparty.clone());

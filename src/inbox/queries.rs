@@ -169,12 +169,8 @@ pub async fn request_detail(
     .fetch_all(p)
     .await
     })?;
-    let amount = match (r.amount_minor, r.currency.as_deref()) {
-        (Some(m), Some(c)) => crate::domain::money::Currency::parse(c)
-            .ok()
-            .map(|c| crate::domain::money::Money::from_minor(m, c).to_string()),
-        _ => None,
-    };
+    let amount = crate::domain::policy::money_fact(r.amount_minor, r.currency.as_deref())
+        .map(|m| m.to_string());
     let acting_for_me = r
         .acting_for
         .as_deref()

@@ -11,7 +11,7 @@ use super::db::Db;
 use crate::accounts::{repo as accounts, Role};
 use crate::audit::repo::{append, Actor};
 use crate::domain::money::Money;
-use crate::domain::policy::{Facts, GateDefinition, Policy};
+use crate::domain::policy::{Facts, GateDefinition};
 use crate::domain::status::Status;
 use crate::domain::tier::Tier;
 use crate::gates::repo as gates;
@@ -451,7 +451,7 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
         }
     }
     tx.commit().await?;
-    let (policy, gate_ids) = gates::live_policy(db).await?;
+    let live = gates::live_policy(db).await?;
 
     let total_weight: u32 = AGENTS.iter().map(|a| a.weight).sum();
     let expected = args.days as u64 * args.per_day as u64;
@@ -478,9 +478,7 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
             }
         });
         let proposal = propose(&mut rng, agent.unwrap_or(0), n);
-        rows.push(gate_and_decide(
-            &mut rng, &policy, &gate_ids, proposal, at, now, n,
-        ));
+        rows.push(gate_and_decide(&mut rng, &live, proposal, at, now, n));
     }
     // The audit trail is appended in time order, as it would have been written live.
     let mut events: Vec<(i64, usize, bool)> = Vec::with_capacity(rows.len() * 2);
@@ -547,8 +545,7 @@ struct DemoRow {
 
 fn gate_and_decide(
     rng: &mut ChaCha8Rng,
-    policy: &Policy,
-    gate_ids: &[(String, String)],
+    live: &gates::LivePolicy,
     p: Proposal,
     at: i64,
     now: i64,
@@ -565,15 +562,13 @@ fn gate_and_decide(
         customer_tier: p.customer_tier,
         risk_class: p.risk_class,
     };
-    let evaluation = policy.evaluate(&facts);
-    let explanation = policy.explain(&facts, &evaluation);
-    let deciding = evaluation.deciding_gate();
-    let gate_id = deciding
-        .and_then(|g| gate_ids.iter().find(|(k, _)| *k == g.gate_key))
-        .map(|(_, id)| id.clone());
-    let matched: Vec<String> = deciding
-        .map(|g| g.matched_rules.clone())
-        .unwrap_or_default();
+    let gates::Gating {
+        evaluation,
+        explanation,
+        gate_id,
+        gate_version,
+        matched_rules: matched,
+    } = live.gate(&facts);
     let id = demo_id(rng, "req", at);
     let deadline = at + p.deadline_hours * HOUR;
 
@@ -675,7 +670,7 @@ fn gate_and_decide(
         tier: evaluation.tier.as_str().to_owned(),
         status: status.as_str().to_owned(),
         gate_id,
-        gate_version: deciding.map(|g| g.version),
+        gate_version,
         matched_rules: serde_json::to_string(&matched).unwrap_or_else(|_| "[]".into()),
         explanation,
         created_at: at,
