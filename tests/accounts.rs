@@ -654,3 +654,70 @@ async fn the_setup_link_creates_the_first_admin_once(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(setup_link, the_setup_link_creates_the_first_admin_once);
+
+async fn server_functions_refuse_callers_without_the_role(engine: Engine) {
+    use countersign::admin::AdminOverview;
+    use countersign::audit::explorer::LoadAudit;
+    use countersign::inbox::detail::LoadRequest;
+    use countersign::inbox::LoadInbox;
+    use leptos::server_fn::ServerFn;
+    let Some(server) = demo_server(engine, |_| {}).await else {
+        return;
+    };
+    let anonymous = server.client();
+    let dana = server.signed_in("dana@example.com").await;
+    let ines = server.signed_in("ines@example.com").await;
+    // (endpoint, form body, who is refused, the message they get)
+    let cases: Vec<(&str, &str, &reqwest::Client, &str)> = vec![
+        (LoadInbox::PATH, "", &anonymous, "Please sign in."),
+        (LoadRequest::PATH, "id=req_x", &anonymous, "Please sign in."),
+        (AdminOverview::PATH, "", &anonymous, "Please sign in."),
+        (
+            AdminOverview::PATH,
+            "",
+            &dana,
+            "You are not allowed to do that.",
+        ),
+        (
+            AdminOverview::PATH,
+            "",
+            &ines,
+            "You are not allowed to do that.",
+        ),
+        (LoadAudit::PATH, "filter%5Bbefore%5D=9", &anonymous, "Please sign in."),
+        (
+            LoadAudit::PATH,
+            "filter%5Bbefore%5D=9",
+            &dana,
+            "You are not allowed to do that.",
+        ),
+    ];
+    for (path, body, client, message) in cases {
+        let res = client
+            .post(server.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert!(!status.is_success(), "{path}: {status} {text}");
+        assert!(
+            text.contains(message)
+                || text.contains("Unauthenticated")
+                || text.contains("Forbidden"),
+            "{path}: {text}"
+        );
+        assert!(
+            !text.contains("@example.com"),
+            "{path} leaks nothing: {text}"
+        );
+    }
+    server.stop().await;
+}
+on_both_engines!(
+    server_fn_matrix,
+    server_functions_refuse_callers_without_the_role
+);
