@@ -684,7 +684,12 @@ async fn server_functions_refuse_callers_without_the_role(engine: Engine) {
             &ines,
             "You are not allowed to do that.",
         ),
-        (LoadAudit::PATH, "filter%5Bbefore%5D=9", &anonymous, "Please sign in."),
+        (
+            LoadAudit::PATH,
+            "filter%5Bbefore%5D=9",
+            &anonymous,
+            "Please sign in.",
+        ),
         (
             LoadAudit::PATH,
             "filter%5Bbefore%5D=9",
