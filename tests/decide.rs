@@ -228,3 +228,46 @@ async fn a_missing_request_is_a_404_page(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(missing_request, a_missing_request_is_a_404_page);
+
+async fn the_request_page_shows_what_would_change(engine: Engine) {
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 9, 7, 80, now_ms()).await;
+    let server = TestServer::start(t).await;
+    let dana = server.signed_in("dana@example.com").await;
+    let contract: String =
+        on_db!(&server.db.db, |p| {
+            sqlx::query_scalar(
+        "SELECT id FROM action_requests WHERE action_type = 'contract.amend' ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+        });
+    let html = dana
+        .get(server.url(&format!("/inbox/{contract}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("What would change"), "{html}");
+    assert!(
+        html.contains("<del>90</del>"),
+        "the old notice period, struck through: {html}"
+    );
+    assert!(
+        html.contains("<ins>30</ins>")
+            || html.contains("<ins>45</ins>")
+            || html.contains("<ins>60</ins>"),
+        "{html}"
+    );
+    assert!(html.contains("field(s) unchanged"));
+    server.stop().await;
+}
+on_both_engines!(
+    field_and_text_diff,
+    the_request_page_shows_what_would_change
+);

@@ -55,3 +55,15 @@ test('an auditor cannot decide', async ({ page }) => {
   await expect(page.getByTestId('cannot-decide')).toHaveText('You can read this request; your role does not decide.');
   await expect(page.getByRole('button', { name: 'Approve' })).toHaveCount(0);
 });
+
+test('a contract amendment shows a word-level diff of the clause', async ({ page }, info) => {
+  await signIn(page, 'marcus@example.com');
+  await page.goto('/inbox');
+  const row = page.locator('tbody tr', { has: page.locator('code', { hasText: 'contract.amend' }) }).first();
+  if ((await row.count()) === 0) test.skip(true, 'no open contract amendment on this page');
+  await row.locator('a.title').click();
+  const diff = page.getByTestId('field-diff');
+  await expect(diff.locator('del').first()).toHaveText('90');
+  await expect(diff.locator('ins').first()).toHaveText(/^(30|45|60)$/);
+  if (shots && info.project.name === 'hydrated') await page.screenshot({ path: `${shots}/diff-1440.png`, fullPage: true });
+});

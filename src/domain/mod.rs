@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no framework types, compiled for server and browser alike.
 
+pub mod diff;
 pub mod money;
 pub mod policy;
 pub mod status;

@@ -171,9 +171,12 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                     <dt>"Submitted"</dt><dd><time datetime=iso_utc(d.created_at) title=iso_utc(d.created_at)>{format!("{} ago", compact_duration(d.now - d.created_at))}</time></dd>
                     <Fact label="Deadline" value=deadline/>
                 </dl>
+                {d.current_state.clone().map(|before| view! { <Changes before payload=d.payload.clone()/> })}
                 <h3>"Payload"</h3>
                 <pre class="json" data-testid="payload">{pretty(&d.payload)}</pre>
-                {d.current_state.clone().map(|s| view! { <h3>"Current record"</h3><pre class="json">{pretty(&s)}</pre> })}
+                {d.current_state.clone().map(|s| view! {
+                    <details><summary>"Current record"</summary><pre class="json">{pretty(&s)}</pre></details>
+                })}
             </section>
             <section class="card">
                 <h2>"Why it is here"</h2>
@@ -213,5 +216,52 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                 }}
             </section>
         </div>
+    }
+}
+
+/// Before (the record as it is) against proposed (the payload), field by field, with long text
+/// compared word by word.
+#[component]
+fn Changes(before: String, payload: String) -> impl IntoView {
+    use crate::domain::diff::{field_diff, FieldChange, Segment};
+    let parse =
+        |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
+    let changes = field_diff(&parse(&before), &parse(&payload));
+    let unchanged = changes
+        .iter()
+        .filter(|c| matches!(c, FieldChange::Unchanged { .. }))
+        .count();
+    let rows = changes
+        .into_iter()
+        .filter(|c| !matches!(c, FieldChange::Unchanged { .. }))
+        .map(|c| match c {
+            FieldChange::Added { path, new } => view! {
+                <tr class="added"><th scope="row">{path}</th><td class="muted">"(none)"</td><td><ins>{new}</ins></td></tr>
+            }.into_any(),
+            FieldChange::Removed { path, old } => view! {
+                <tr class="removed"><th scope="row">{path}</th><td><del>{old}</del></td><td class="muted">"(removed)"</td></tr>
+            }.into_any(),
+            FieldChange::Changed { path, old, new, words: None } => view! {
+                <tr class="changed"><th scope="row">{path}</th><td><del>{old}</del></td><td><ins>{new}</ins></td></tr>
+            }.into_any(),
+            FieldChange::Changed { path, words: Some(words), .. } => view! {
+                <tr class="changed"><th scope="row">{path}</th><td colspan="2" class="words">
+                    {words.into_iter().map(|w| match w {
+                        Segment::Same(t) => view! { <span>{t}</span> }.into_any(),
+                        Segment::Deleted(t) => view! { <del>{t}</del> }.into_any(),
+                        Segment::Inserted(t) => view! { <ins>{t}</ins> }.into_any(),
+                    }).collect_view()}
+                </td></tr>
+            }.into_any(),
+            FieldChange::Unchanged { .. } => ().into_any(),
+        })
+        .collect_view();
+    view! {
+        <h3>"What would change"</h3>
+        <table class="diff" data-testid="field-diff">
+            <thead><tr><th scope="col">"Field"</th><th scope="col">"Now"</th><th scope="col">"Proposed"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        {(unchanged > 0).then(|| view! { <p class="muted">{format!("{unchanged} field(s) unchanged")}</p> })}
     }
 }

@@ -263,7 +263,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             Proposal {
                 agent, action_type: "payment.refund", title: format!("Refund {m} to {customer}"),
                 payload: json!({"order_id": order, "customer": customer, "amount": m.to_decimal_string(), "currency": currency, "method": "original_payment", "note_to_customer": format!("Hello, we have refunded {m} to your original payment method. Reason: {reason}.")}),
-                current_state: Some(json!({"order_id": order, "status": "delivered", "refunded": "0.00", "paid": m.to_decimal_string()})),
+                current_state: None,
                 inputs: json!({"ticket": format!("SUP-{}", 40_000 + n), "customer_message": format!("{reason}. Please refund.")}),
                 reasoning: format!("Ticket reports: {reason}. Order is eligible under the 30-day policy; the full amount matches the payment."),
                 alternatives: json!(["store credit", "partial refund of shipping only"]),
@@ -301,8 +301,8 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             );
             Proposal {
                 agent, action_type: "contract.amend", title: format!("Shorten {customer}'s termination notice to {days} days"),
-                payload: json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "proposed_text": format!("Either party may terminate this Agreement for convenience on {days} days' written notice. Liability on termination is capped at {cap}.")}),
-                current_state: Some(json!({"clause": "9.2 Termination", "text": "Either party may terminate this Agreement for convenience on 90 days' written notice. Liability on termination is capped at 12 months of fees."})),
+                payload: json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "text": format!("Either party may terminate this Agreement for convenience on {days} days' written notice. Liability on termination is capped at {cap}.")}),
+                current_state: Some(json!({"contract": format!("MSA-{}", 300 + n % 200), "counterparty": customer, "clause": "9.2 Termination", "text": "Either party may terminate this Agreement for convenience on 90 days' written notice. Liability on termination is capped at 12 months of fees."})),
                 inputs: json!({"renewal_thread": format!("CRM-OPP-{}", 7000 + n)}),
                 reasoning: format!("Customer asked for a shorter notice period during renewal; {days} days is within the negotiation playbook."),
                 alternatives: json!(["keep 90 days and offer a discount instead"]),
@@ -341,7 +341,7 @@ fn propose(rng: &mut ChaCha8Rng, agent: usize, n: u64) -> Proposal {
             Proposal {
                 agent, action_type: "crm.bulk_update", title: "Normalise country 'Deutschland' to 'Germany'".to_owned(),
                 payload: json!({"object": "contacts", "filter": "country = 'Deutschland'", "set": {"country": "Germany"}, "record_count": records}),
-                current_state: Some(json!({"sample_record": {"id": format!("C-{}", 90_000 + n), "country": "Deutschland", "owner": "EMEA team"}})),
+                current_state: Some(json!({"object": "contacts", "filter": "country = 'Deutschland'", "set": {"country": "Deutschland"}, "record_count": records})),
                 inputs: json!({"report": "country-normalisation"}),
                 reasoning: "Country values are inconsistent; normalising to the ISO English name used by reporting.".into(),
                 alternatives: json!(["fix on import only"]),
@@ -721,9 +721,9 @@ fn edit_payload(payload: &str) -> String {
                     json!(format!("{:.2}", (x * 0.8 * 100.0).round() / 100.0)),
                 );
             }
-        } else if let Some(serde_json::Value::String(t)) = obj.get("proposed_text").cloned() {
+        } else if let Some(serde_json::Value::String(t)) = obj.get("text").cloned() {
             obj.insert(
-                "proposed_text".into(),
+                "text".into(),
                 json!(t.replace(
                     "for convenience",
                     "for convenience, after a good-faith escalation,"
