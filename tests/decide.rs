@@ -236,15 +236,14 @@ async fn the_request_page_shows_what_would_change(engine: Engine) {
     load_demo(&t.db, 9, 7, 80, now_ms()).await;
     let server = TestServer::start(t).await;
     let dana = server.signed_in("dana@example.com").await;
-    let contract: String =
-        on_db!(&server.db.db, |p| {
-            sqlx::query_scalar(
+    let contract: String = on_db!(&server.db.db, |p| {
+        sqlx::query_scalar(
         "SELECT id FROM action_requests WHERE action_type = 'contract.amend' ORDER BY id LIMIT 1"
     )
     .fetch_one(p)
     .await
     .unwrap()
-        });
+    });
     let html = dana
         .get(server.url(&format!("/inbox/{contract}")))
         .send()
