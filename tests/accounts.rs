@@ -2,10 +2,9 @@
 
 mod common;
 
-use common::{fresh_db, load_demo, Engine, TestServer};
+use common::{fresh_db, Engine, TestServer};
 use countersign::on_db;
 use countersign::server::demo::DEMO_PASSWORD;
-use countersign::server::now_ms;
 use std::time::Duration;
 
 fn location(res: &reqwest::Response) -> String {
@@ -38,9 +37,7 @@ async fn demo_server(
     engine: Engine,
     tweak: impl FnOnce(&mut countersign::server::config::Config),
 ) -> Option<TestServer> {
-    let t = fresh_db(engine).await?;
-    load_demo(&t.db, 1, 1, 10, now_ms()).await;
-    Some(TestServer::start_with(t, tweak).await)
+    common::with_demo_and(engine, 1, 1, 10, tweak).await
 }
 
 async fn sign_in_rotates_the_session_and_sign_out_ends_it(engine: Engine) {

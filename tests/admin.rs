@@ -2,10 +2,9 @@
 
 mod common;
 
-use common::{fresh_db, load_demo, Engine, TestServer};
+use common::{with_demo, Engine};
 use countersign::on_db;
 use countersign::server::demo::DEMO_PASSWORD;
-use countersign::server::now_ms;
 
 async fn audit_count(db: &countersign::server::Db, event: &str) -> i64 {
     on_db!(db, |p| sqlx::query_scalar(
@@ -33,11 +32,9 @@ fn reveal(html: &str, label: &str) -> String {
 }
 
 async fn people_and_roles_are_managed_and_audited(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 4, 1, 10).await else {
         return;
     };
-    load_demo(&t.db, 4, 1, 10, now_ms()).await;
-    let server = TestServer::start(t).await;
     let db = server.db.db.clone();
     let alex = server.signed_in("alex@example.com").await;
 
@@ -208,11 +205,9 @@ async fn people_and_roles_are_managed_and_audited(engine: Engine) {
 on_both_engines!(people, people_and_roles_are_managed_and_audited);
 
 async fn teams_are_created_and_staffed(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 4, 1, 10).await else {
         return;
     };
-    load_demo(&t.db, 4, 1, 10, now_ms()).await;
-    let server = TestServer::start(t).await;
     let alex = server.signed_in("alex@example.com").await;
     alex.post(server.url("/admin/teams"))
         .form(&[("name", "Payments Desk")])
@@ -276,11 +271,9 @@ async fn teams_are_created_and_staffed(engine: Engine) {
 on_both_engines!(teams, teams_are_created_and_staffed);
 
 async fn agent_tokens_are_shown_once_rotated_and_revoked(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 4, 1, 10).await else {
         return;
     };
-    load_demo(&t.db, 4, 1, 10, now_ms()).await;
-    let server = TestServer::start(t).await;
     let alex = server.signed_in("alex@example.com").await;
     let api = reqwest::Client::new();
     let works = |token: String| {

@@ -2,16 +2,13 @@
 
 mod common;
 
-use common::{fresh_db, load_demo, Engine, TestServer};
+use common::{with_demo, Engine};
 use countersign::on_db;
-use countersign::server::now_ms;
 
 async fn auditors_explore_filter_and_verify_the_trail(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 6, 2, 30).await else {
         return;
     };
-    load_demo(&t.db, 6, 2, 30, now_ms()).await;
-    let server = TestServer::start(t).await;
     let db = server.db.db.clone();
     let ines = server.signed_in("ines@example.com").await;
 

@@ -2,9 +2,8 @@
 
 mod common;
 
-use common::{fresh_db, load_demo, Engine, TestServer};
+use common::{with_demo, Engine};
 use countersign::on_db;
-use countersign::server::now_ms;
 
 async fn open_request(db: &countersign::server::Db, extra: &str) -> String {
     on_db!(db, |p| {
@@ -28,11 +27,9 @@ async fn status_of(db: &countersign::server::Db, id: &str) -> String {
 }
 
 async fn a_reviewer_opens_a_request_and_decides_it_with_every_guard_in_place(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 9, 7, 80).await else {
         return;
     };
-    load_demo(&t.db, 9, 7, 80, now_ms()).await;
-    let server = TestServer::start(t).await;
     let db = server.db.db.clone();
     let dana = server.signed_in("dana@example.com").await;
     let id = open_request(&db, "AND (acting_for IS NULL OR acting_for <> 'usr_dana')").await;
@@ -212,11 +209,9 @@ on_both_engines!(
 );
 
 async fn a_missing_request_is_a_404_page(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 9, 1, 10).await else {
         return;
     };
-    load_demo(&t.db, 9, 1, 10, now_ms()).await;
-    let server = TestServer::start(t).await;
     let dana = server.signed_in("dana@example.com").await;
     let res = dana
         .get(server.url("/inbox/req_nope"))
@@ -230,11 +225,9 @@ async fn a_missing_request_is_a_404_page(engine: Engine) {
 on_both_engines!(missing_request, a_missing_request_is_a_404_page);
 
 async fn the_request_page_shows_what_would_change(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 9, 7, 80).await else {
         return;
     };
-    load_demo(&t.db, 9, 7, 80, now_ms()).await;
-    let server = TestServer::start(t).await;
     let dana = server.signed_in("dana@example.com").await;
     let contract: String = on_db!(&server.db.db, |p| {
         sqlx::query_scalar(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{fresh_db, load_demo, Engine, TestServer};
+use common::{fresh_db, load_demo, with_demo, Engine, TestServer};
 use countersign::server::now_ms;
 
 async fn inbox_lists_open_requests_from_the_database(engine: Engine) {
@@ -50,11 +50,9 @@ on_both_engines!(
 );
 
 async fn bad_filters_get_a_clear_400_and_change_nothing(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 5, 2, 40).await else {
         return;
     };
-    load_demo(&t.db, 5, 2, 40, now_ms()).await;
-    let server = TestServer::start(t).await;
     let client = server.signed_in("dana@example.com").await;
     let before = client
         .get(server.url("/inbox"))
@@ -100,11 +98,9 @@ on_both_engines!(
 );
 
 async fn unknown_pages_are_404_with_a_way_back(engine: Engine) {
-    let Some(t) = fresh_db(engine).await else {
+    let Some(server) = with_demo(engine, 5, 1, 10).await else {
         return;
     };
-    load_demo(&t.db, 5, 1, 10, now_ms()).await;
-    let server = TestServer::start(t).await;
     let client = server.signed_in("dana@example.com").await;
     let res = client
         .get(server.url("/no/such/page"))

@@ -231,6 +231,24 @@ pub async fn within_time_limit(test: impl std::future::Future<Output = ()>) {
     }
 }
 
+/// A server on a fresh database holding a demo history (`seed`, `days`, `per_day`).
+pub async fn with_demo(engine: Engine, seed: u64, days: u32, per_day: u32) -> Option<TestServer> {
+    with_demo_and(engine, seed, days, per_day, |_| {}).await
+}
+
+/// [`with_demo`] with the server's configuration adjusted by `tweak`.
+pub async fn with_demo_and(
+    engine: Engine,
+    seed: u64,
+    days: u32,
+    per_day: u32,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<TestServer> {
+    let t = fresh_db(engine).await?;
+    load_demo(&t.db, seed, days, per_day, countersign::server::now_ms()).await;
+    Some(TestServer::start_with(t, tweak).await)
+}
+
 /// Generates `#[tokio::test]`s named `sqlite` and `postgres` that run `$body(engine)`.
 #[macro_export]
 macro_rules! on_both_engines {
