@@ -141,3 +141,54 @@ async fn empty_inbox_says_what_to_expect(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(empty_inbox, empty_inbox_says_what_to_expect);
+
+async fn the_inbox_filters_by_gate_agent_and_action_type(engine: Engine) {
+    let Some(server) = with_demo(engine, 5, 7, 80).await else {
+        return;
+    };
+    let client = server.signed_in("dana@example.com").await;
+    let get = |path: String| {
+        let (client, url) = (client.clone(), server.url(&path));
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, html) = get("/inbox?gate=vendor-payments".into()).await;
+    assert_eq!(status, 200);
+    let rows = html.matches("<tr data-id=").count();
+    assert!(rows > 0, "{html}");
+    assert_eq!(
+        html.matches("<td>Vendor payments v1</td>").count(),
+        rows,
+        "only that gate's rows"
+    );
+    assert!(
+        html.contains(r#"<option value="vendor-payments" selected"#)
+            || html.contains(r#"selected="" value="vendor-payments""#),
+        "the form shows the filter"
+    );
+
+    let (_, html) = get("/inbox?agent=it-access-bot&action_type=access.grant".into()).await;
+    let rows = html.matches("<tr data-id=").count();
+    assert!(rows > 0);
+    assert_eq!(html.matches("<td>it-access-bot</td>").count(), rows);
+
+    let (_, html) = get("/inbox?agent=it-access-bot&action_type=payment.refund".into()).await;
+    assert!(html.contains("Nothing waiting for you"), "filters combine");
+
+    for (query, field) in [
+        ("gate=Vendor%20Payments", "gate:"),
+        ("agent=%3Cscript%3E", "agent:"),
+        ("action_type=x%27%20OR%201%3D1", "action_type:"),
+    ] {
+        let (status, html) = get(format!("/inbox?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(html.contains(field), "{query}: {html}");
+    }
+    server.stop().await;
+}
+on_both_engines!(
+    inbox_filters,
+    the_inbox_filters_by_gate_agent_and_action_type
+);

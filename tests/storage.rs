@@ -9,6 +9,13 @@ use countersign::on_db;
 use countersign::server::now_ms;
 use std::collections::HashSet;
 
+fn tier_only(tier: Tier) -> queries::OpenFilter {
+    queries::OpenFilter {
+        tier: Some(tier),
+        ..Default::default()
+    }
+}
+
 async fn migrations_are_idempotent(engine: Engine) {
     let Some(t) = fresh_db(engine).await else {
         return;
@@ -41,9 +48,10 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     let mut after: Option<Cursor> = None;
     let mut last_created = i64::MIN;
     loop {
-        let page = queries::open_requests(&t.db, after.as_ref(), None, 7)
-            .await
-            .unwrap();
+        let page =
+            queries::open_requests(&t.db, after.as_ref(), &queries::OpenFilter::default(), 7)
+                .await
+                .unwrap();
         assert_eq!(page.open_total, summary.pending as i64);
         for row in &page.rows {
             assert!(seen.insert(row.id.clone()), "row {} appeared twice", row.id);
@@ -61,11 +69,11 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     }
     assert_eq!(seen.len() as u64, summary.pending);
 
-    let dual = queries::open_requests(&t.db, None, Some(Tier::Dual), 1000)
+    let dual = queries::open_requests(&t.db, None, &tier_only(Tier::Dual), 1000)
         .await
         .unwrap();
     assert!(dual.rows.iter().all(|r| r.tier == "dual"));
-    let review = queries::open_requests(&t.db, None, Some(Tier::Review), 1000)
+    let review = queries::open_requests(&t.db, None, &tier_only(Tier::Review), 1000)
         .await
         .unwrap();
     assert_eq!(

@@ -95,3 +95,19 @@ test('screenshots of the inbox at desktop and phone sizes', async ({ page }, inf
   await page.goto('/inbox');
   await page.screenshot({ path: `${shots}/inbox-390.png` });
 });
+
+test('filters combine in the URL and the next page keeps them', async ({ page }) => {
+  await page.goto('/inbox');
+  await page.getByLabel('Agent').selectOption('refund-bot');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/agent=refund-bot/);
+  const agents = page.locator('[data-testid="inbox-table"] tbody tr td:nth-child(4)');
+  await expect(agents.first()).toBeVisible();
+  for (const a of await agents.allTextContents()) expect(a).toBe('refund-bot');
+  const next = page.getByRole('link', { name: 'Next page →' });
+  if ((await next.count()) > 0) {
+    await expect(next).toHaveAttribute('href', /agent=refund-bot&after=/);
+  }
+  await page.getByRole('link', { name: 'Clear' }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+});

@@ -83,6 +83,10 @@ pub struct InboxPage {
     pub next_after: Option<String>,
     /// Server time of the query, so every "time left" on the page is computed from one instant.
     pub now: i64,
+    /// What the filters can choose from: (gate key, gate name), agent names, action types.
+    pub gates: Vec<(String, String)>,
+    pub agents: Vec<String>,
+    pub action_types: Vec<String>,
 }
 
 /// A keyset position: the last row's creation time and id.
@@ -119,10 +123,62 @@ impl Cursor {
     }
 }
 
+/// Checks a filter value that names a gate, agent or action type.
+#[cfg(feature = "ssr")]
+fn name_filter(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v)
+            if v.len() <= 128
+                && v.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                }) =>
+        {
+            Ok(Some(v))
+        }
+        Some(_) => Err(AppError::invalid(
+            field,
+            "is not a name this inbox uses; choose one from the list",
+        )),
+    }
+}
+
+/// What the inbox is narrowed to; every field optional, all from the URL.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboxFilter {
+    pub tier: Option<String>,
+    pub gate: Option<String>,
+    pub agent: Option<String>,
+    pub action_type: Option<String>,
+}
+
+impl InboxFilter {
+    /// The filter as a query string (without `?`), for links that keep it.
+    pub fn query(&self) -> String {
+        [
+            ("tier", &self.tier),
+            ("gate", &self.gate),
+            ("agent", &self.agent),
+            ("action_type", &self.action_type),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", crate::shell::query_escape(v)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
 #[server]
 pub async fn load_inbox(
     after: Option<String>,
     tier: Option<String>,
+    gate: Option<String>,
+    agent: Option<String>,
+    action_type: Option<String>,
 ) -> Result<InboxPage, AppError> {
     use crate::domain::tier::Tier;
     crate::accounts::session::require_user()?;
@@ -138,15 +194,32 @@ pub async fn load_inbox(
                 .map_err(|e| AppError::invalid("tier", e.to_string()))
         })
         .transpose()?;
-    queries::open_requests(&state.db, after.as_ref(), tier, PAGE_SIZE).await
+    let filter = queries::OpenFilter {
+        tier,
+        gate: name_filter("gate", gate)?,
+        agent: name_filter("agent", agent)?,
+        action_type: name_filter("action_type", action_type)?,
+    };
+    queries::open_requests(&state.db, after.as_ref(), &filter, PAGE_SIZE).await
 }
 
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let query = use_query_map();
     let after = move || query.read().get("after");
-    let tier = move || query.read().get("tier");
-    let page = Resource::new(move || (after(), tier()), |(a, t)| load_inbox(a, t));
+    let filter = move || {
+        let q = query.read();
+        InboxFilter {
+            tier: q.get("tier"),
+            gate: q.get("gate"),
+            agent: q.get("agent"),
+            action_type: q.get("action_type"),
+        }
+    };
+    let page = Resource::new(
+        move || (after(), filter()),
+        |(a, f)| load_inbox(a, f.tier, f.gate, f.agent, f.action_type),
+    );
     let flash = Resource::new(|| (), |_| crate::accounts::pages::take_flash());
     view! {
         <Title text="Inbox"/>
@@ -163,30 +236,62 @@ pub fn InboxPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-        <form class="filters" method="get" action="/inbox" role="search">
-            <label>
-                "Tier "
-                <select name="tier">
-                    <option value="" selected=move || tier().unwrap_or_default().is_empty()>"All"</option>
-                    <option value="review" selected=move || tier().as_deref() == Some("review")>"Review"</option>
-                    <option value="dual" selected=move || tier().as_deref() == Some("dual")>"Dual"</option>
-                </select>
-            </label>
-            <button type="submit">"Apply"</button>
-        </form>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let f = filter();
                 match page.await {
-                    Ok(p) => view! { <InboxTable page=p tier=tier()/> }.into_any(),
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    Ok(p) => view! { <Filters page=p.clone() f=f.clone()/><InboxTable page=p f/> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/><p><a href="/inbox">"Clear the filters"</a></p> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+/// The filter bar: a GET form, so every filtered view is a link and works without JavaScript.
 #[component]
-fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
+fn Filters(page: InboxPage, f: InboxFilter) -> impl IntoView {
+    let tier = f.tier.clone().unwrap_or_default();
+    let chosen = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
+    view! {
+        <form class="filters" method="get" action="/inbox" role="search">
+            <label>
+                "Tier "
+                <select name="tier">
+                    <option value="" selected=tier.is_empty()>"All"</option>
+                    <option value="review" selected=tier == "review">"Review"</option>
+                    <option value="dual" selected=tier == "dual">"Dual"</option>
+                </select>
+            </label>
+            <label>
+                "Gate "
+                <select name="gate">
+                    <option value="" selected=f.gate.is_none()>"All"</option>
+                    {page.gates.iter().map(|(key, name)| view! { <option value=key.clone() selected=chosen(&f.gate, key)>{name.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>
+                "Agent "
+                <select name="agent">
+                    <option value="" selected=f.agent.is_none()>"All"</option>
+                    {page.agents.iter().map(|a| view! { <option value=a.clone() selected=chosen(&f.agent, a)>{a.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>
+                "Action "
+                <select name="action_type">
+                    <option value="" selected=f.action_type.is_none()>"All"</option>
+                    {page.action_types.iter().map(|t| view! { <option value=t.clone() selected=chosen(&f.action_type, t)>{t.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <button type="submit">"Apply"</button>
+            {(!f.query().is_empty()).then(|| view! { <a href="/inbox">"Clear"</a> })}
+        </form>
+    }
+}
+
+#[component]
+fn InboxTable(page: InboxPage, f: InboxFilter) -> impl IntoView {
     if page.rows.is_empty() {
         return view! {
             <section class="empty-state">
@@ -198,11 +303,12 @@ fn InboxTable(page: InboxPage, tier: Option<String>) -> impl IntoView {
     }
     let now = page.now;
     let next = page.next_after.map(|after| {
-        let tier_part = tier
-            .filter(|t| !t.is_empty())
-            .map(|t| format!("&tier={t}"))
-            .unwrap_or_default();
-        format!("/inbox?after={after}{tier_part}")
+        let kept = f.query();
+        if kept.is_empty() {
+            format!("/inbox?after={after}")
+        } else {
+            format!("/inbox?{kept}&after={after}")
+        }
     });
     view! {
         <p class="count" data-testid="open-count">{format!("{} open", page.open_total)}</p>

@@ -28,18 +28,28 @@ struct Row {
 
 const OPEN: &str = "r.status IN ('pending', 'in_review', 'escalated')";
 
+/// What the open requests are narrowed to (validated by the caller).
+#[derive(Debug, Clone, Default)]
+pub struct OpenFilter {
+    pub tier: Option<Tier>,
+    pub gate: Option<String>,
+    pub agent: Option<String>,
+    pub action_type: Option<String>,
+}
+
 /// Open requests oldest first, one keyset page after `after`.
 pub async fn open_requests(
     db: &Db,
     after: Option<&Cursor>,
-    tier: Option<Tier>,
+    filter: &OpenFilter,
     limit: i64,
 ) -> Result<InboxPage, AppError> {
     let now = crate::server::now_ms();
     let (after_at, after_id) = after
         .map(|c| (c.created_at, c.id.as_str()))
         .unwrap_or((i64::MIN, ""));
-    let tier = tier.map(Tier::as_str);
+    let tier = filter.tier.map(Tier::as_str);
+    let (gate, agent, action_type) = (&filter.gate, &filter.agent, &filter.action_type);
     let list_sql = format!(
         "SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
          r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
@@ -48,24 +58,53 @@ pub async fn open_requests(
          LEFT JOIN gates g ON g.id = r.gate_id \
          WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1) \
          AND (r.created_at > $2 OR (r.created_at = $2 AND r.id > $3)) \
+         AND ($5 IS NULL OR g.key = $5) AND ($6 IS NULL OR a.name = $6) \
+         AND ($7 IS NULL OR r.action_type = $7) \
          ORDER BY r.created_at, r.id LIMIT $4"
     );
     let count_sql = format!(
-        "SELECT COUNT(*) FROM action_requests r WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1)"
+        "SELECT COUNT(*) FROM action_requests r JOIN agents a ON a.id = r.agent_id \
+         LEFT JOIN gates g ON g.id = r.gate_id WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1) \
+         AND ($2 IS NULL OR g.key = $2) AND ($3 IS NULL OR a.name = $3) \
+         AND ($4 IS NULL OR r.action_type = $4)"
     );
-    let (mut rows, open_total): (Vec<Row>, i64) = on_db!(db, |p| {
+    type Found = (
+        Vec<Row>,
+        i64,
+        Vec<(String, String)>,
+        Vec<String>,
+        Vec<String>,
+    );
+    let (mut rows, open_total, gates, agents, action_types): Found = on_db!(db, |p| {
         let rows = sqlx::query_as(&list_sql)
             .bind(tier)
             .bind(after_at)
             .bind(after_id)
             .bind(limit + 1)
+            .bind(gate)
+            .bind(agent)
+            .bind(action_type)
             .fetch_all(p)
             .await?;
         let total = sqlx::query_scalar(&count_sql)
             .bind(tier)
+            .bind(gate)
+            .bind(agent)
+            .bind(action_type)
             .fetch_one(p)
             .await?;
-        (rows, total)
+        let gates = sqlx::query_as("SELECT key, name FROM gates ORDER BY name")
+            .fetch_all(p)
+            .await?;
+        let agents = sqlx::query_scalar("SELECT name FROM agents ORDER BY name")
+            .fetch_all(p)
+            .await?;
+        let action_types = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT r.action_type FROM action_requests r WHERE {OPEN} ORDER BY r.action_type"
+        ))
+        .fetch_all(p)
+        .await?;
+        (rows, total, gates, agents, action_types)
     });
     let next_after = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
@@ -104,6 +143,9 @@ pub async fn open_requests(
         open_total,
         next_after,
         now,
+        gates,
+        agents,
+        action_types,
     })
 }
 
