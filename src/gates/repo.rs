@@ -60,6 +60,10 @@ pub struct Gating {
 }
 
 impl LivePolicy {
+    pub fn new(policy: Policy, gate_ids: Vec<(String, String)>) -> LivePolicy {
+        LivePolicy { policy, gate_ids }
+    }
+
     pub fn gate(&self, facts: &policy::Facts<'_>) -> Gating {
         let evaluation = self.policy.evaluate(facts);
         let explanation = self.policy.explain(facts, &evaluation);
@@ -97,8 +101,5 @@ pub async fn live_policy(db: &Db) -> anyhow::Result<LivePolicy> {
         ids.push((d.key.clone(), r.gate_id));
         defs.push((d, r.version));
     }
-    Ok(LivePolicy {
-        policy: policy::compile(defs)?,
-        gate_ids: ids,
-    })
+    Ok(LivePolicy::new(policy::compile(defs)?, ids))
 }

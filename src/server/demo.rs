@@ -603,7 +603,9 @@ fn gate_and_decide(
                 } else {
                     let decided = (at
                         + rng.gen_range(5 * MINUTE..(p.deadline_hours * HOUR).min(10 * HOUR)))
-                    .min(now - MINUTE);
+                    .min(now - MINUTE)
+                    // Never before the request itself (it may be less than a minute old).
+                    .max(at);
                     let roll: f64 = rng.gen();
                     if roll < 0.70 {
                         (
@@ -627,7 +629,7 @@ fn gate_and_decide(
                         (
                             Status::Expired,
                             Some("expire"),
-                            Some(deadline.min(now - MINUTE)),
+                            Some(deadline.min(now - MINUTE).max(at)),
                         )
                     }
                 }
@@ -758,6 +760,29 @@ mod tests {
         };
         assert_eq!(gen(7), gen(7));
         assert_ne!(gen(7), gen(8));
+    }
+
+    #[test]
+    fn no_decision_predates_its_request_even_for_brand_new_requests() {
+        let defs = demo_gates().into_iter().map(|g| (g, 1)).collect();
+        let live = gates::LivePolicy::new(crate::domain::policy::compile(defs).unwrap(), vec![]);
+        let now = 1_795_219_200_000;
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for n in 0..3000 {
+            // Requests from 40 hours to one second old, so some are decided and some are fresh.
+            let age = if n % 2 == 0 { 1_000 } else { 40 * HOUR };
+            let proposal = propose(&mut rng, (n % 6) as usize, n);
+            let row = gate_and_decide(&mut rng, &live, proposal, now - age, now, n);
+            if let Some(d) = &row.decision {
+                assert!(
+                    d.created_at >= row.request.created_at,
+                    "decision before request: {n}"
+                );
+            }
+            if let Some(t) = row.request.decided_at {
+                assert!(t >= row.request.created_at);
+            }
+        }
     }
 
     #[test]
