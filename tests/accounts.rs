@@ -3,7 +3,6 @@
 mod common;
 
 use common::{fresh_db, Engine, TestServer};
-use countersign::on_db;
 use countersign::server::demo::DEMO_PASSWORD;
 use std::time::Duration;
 
@@ -24,13 +23,7 @@ fn session_cookie(res: &reqwest::Response) -> Option<String> {
 }
 
 async fn audit_count(db: &countersign::server::Db, event: &str) -> i64 {
-    on_db!(db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE event_type = $1"
-    )
-    .bind(event)
-    .fetch_one(p)
-    .await
-    .unwrap())
+    common::count(db, "audit_events WHERE event_type = $1", &[event]).await
 }
 
 async fn demo_server(

@@ -7,13 +7,12 @@ use countersign::on_db;
 use countersign::server::demo::DEMO_PASSWORD;
 
 async fn audit_count(db: &countersign::server::Db, event: &str) -> i64 {
-    on_db!(db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE event_type = $1 AND actor_id = 'usr_alex'"
+    common::count(
+        db,
+        "audit_events WHERE event_type = $1 AND actor_id = 'usr_alex'",
+        &[event],
     )
-    .bind(event)
-    .fetch_one(p)
     .await
-    .unwrap())
 }
 
 fn reveal(html: &str, label: &str) -> String {
@@ -236,13 +235,7 @@ async fn teams_are_created_and_staffed(engine: Engine) {
         .unwrap();
     assert!(html.contains("Team updated."));
     let count = |db: countersign::server::Db, id: String| async move {
-        on_db!(&db, |p| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM team_members WHERE team_id = $1"
-        )
-        .bind(&id)
-        .fetch_one(p)
-        .await
-        .unwrap())
+        common::count(&db, "team_members WHERE team_id = $1", &[&id]).await
     };
     assert_eq!(count(server.db.db.clone(), team_id.clone()).await, 1);
     alex.post(server.url(&members))

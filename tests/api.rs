@@ -102,12 +102,7 @@ impl Api {
     }
 
     async fn count(&self, table: &str) -> i64 {
-        on_db!(&self.server.db.db, |p| sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM {table}"
-        ))
-        .fetch_one(p)
-        .await
-        .unwrap())
+        common::count(&self.server.db.db, table, &[]).await
     }
 }
 

@@ -70,14 +70,12 @@ async fn auditors_explore_filter_and_verify_the_trail(engine: Engine) {
         .await
         .unwrap();
     assert!(html.contains("The chain verifies:"), "{html}");
-    let checks: i64 = on_db!(&db, |p| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE event_type = 'audit_verified' AND actor_id = 'usr_ines'"
+    let checks = common::count(
+        &db,
+        "audit_events WHERE event_type = 'audit_verified' AND actor_id = 'usr_ines'",
+        &[],
     )
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    .await;
     assert_eq!(checks, 1, "verification is itself recorded");
 
     let dana = server.signed_in("dana@example.com").await;

@@ -49,15 +49,12 @@ async fn a_reviewer_opens_a_request_and_decides_it_with_every_guard_in_place(eng
         html.contains("Why it is here") && html.contains("Approve") && html.contains("Reject"),
         "{html}"
     );
-    let views: i64 = on_db!(&db, |p| {
-        sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE event_type = 'request_viewed' AND request_id = $1 AND actor_id = 'usr_dana'"
+    let views = common::count(
+        &db,
+        "audit_events WHERE event_type = 'request_viewed' AND request_id = $1 AND actor_id = 'usr_dana'",
+        &[&id],
     )
-    .bind(&id)
-    .fetch_one(p)
-    .await
-    .unwrap()
-    });
+    .await;
     assert_eq!(views, 1);
 
     // A GET on the decision address decides nothing.
@@ -155,13 +152,7 @@ async fn a_reviewer_opens_a_request_and_decides_it_with_every_guard_in_place(eng
         .unwrap();
     assert!(inbox.contains(&format!("Approved: {id}")), "notice shown");
     assert_eq!(status_of(&db, &id).await, "approved");
-    let tokens: i64 = on_db!(&db, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM approval_tokens WHERE request_id = $1"
-    )
-    .bind(&id)
-    .fetch_one(p)
-    .await
-    .unwrap());
+    let tokens = common::count(&db, "approval_tokens WHERE request_id = $1", &[&id]).await;
     assert_eq!(tokens, 1);
     // Deciding again is refused: terminal states never change.
     dana.post(decide)

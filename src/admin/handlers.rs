@@ -6,11 +6,13 @@ use crate::accounts::{password, password_policy, repo, CurrentUser, Role};
 use crate::api::tokens;
 use crate::audit::repo::{append, Actor};
 use crate::server::{ids, now_ms, AppState};
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
@@ -45,12 +47,19 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The signed-in admin, or why not.
-fn admin(user: Option<Extension<CurrentUser>>) -> Result<CurrentUser, Refusal> {
-    match user {
-        Some(Extension(u)) if u.has(Role::Admin) => Ok(u),
-        Some(_) => Err(Refusal::NotAdmin),
-        None => Err(Refusal::NotSignedIn),
+/// The signed-in admin: an extractor, so every admin handler is refused to everyone else
+/// before it runs.
+struct Admin(CurrentUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<CurrentUser>() {
+            Some(u) if u.has(Role::Admin) => Ok(Admin(u.clone())),
+            Some(_) => Err(Refusal::NotAdmin),
+            None => Err(Refusal::NotSignedIn),
+        }
     }
 }
 
@@ -115,14 +124,10 @@ pub struct AddUserForm {
 
 async fn add_user(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Form(form): Form<AddUserForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = async {
         let email = form.email.trim().to_owned();
         let name = form.display_name.trim().to_owned();
@@ -184,15 +189,11 @@ pub struct UpdateUserForm {
 /// the next sign-in); an admin changing themselves keeps working under a new session id.
 async fn update_user(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(id): Path<String>,
     Form(form): Form<UpdateUserForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let roles = form.roles.roles();
     let disabled = form.disabled.is_some();
     let result = async {
@@ -252,14 +253,10 @@ pub struct TeamForm {
 
 async fn add_team(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Form(form): Form<TeamForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = async {
         let name = form.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 80 {
@@ -303,15 +300,11 @@ pub struct MemberForm {
 
 async fn team_member(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(team_id): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = async {
         let member = match form.change.as_str() {
             "add" => true,
@@ -360,14 +353,10 @@ pub struct AgentForm {
 
 async fn add_agent(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Form(form): Form<AgentForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let name = form.name.trim().to_owned();
     let result = tokens::create_agent(
         &state.db,
@@ -396,15 +385,11 @@ pub struct TokenForm {
 
 async fn agent_token(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(name): Path<String>,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let rotate = form.revoke_others.is_some();
     let result = tokens::issue_token(&state.db, &name, rotate, &Actor::User(me.id))
         .await
@@ -423,14 +408,10 @@ async fn agent_token(
 
 async fn agent_revoke(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(name): Path<String>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = tokens::revoke_tokens(&state.db, &name, &Actor::User(me.id))
         .await
         .map(|n| {
@@ -444,14 +425,10 @@ async fn agent_revoke(
 
 async fn agent_secret(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(name): Path<String>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = tokens::rotate_webhook_secret(&state.db, &name, &Actor::User(me.id))
         .await
         .map(|secret| Flash {
@@ -469,14 +446,10 @@ async fn agent_secret(
 /// the retry schedule is used up, a redelivery is one attempt; its result joins the delivery log.
 async fn redeliver(
     State(state): State<AppState>,
-    user: Option<Extension<CurrentUser>>,
+    Admin(me): Admin,
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let me = match admin(user) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let result = async {
         let now = now_ms();
         let mut tx = state.db.begin_write().await.map_err(internal)?;

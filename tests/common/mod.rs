@@ -231,6 +231,18 @@ pub async fn within_time_limit(test: impl std::future::Future<Output = ()>) {
     }
 }
 
+/// `SELECT COUNT(*) FROM {from_where}`, with `args` bound to `$1`, `$2`, ... in order.
+pub async fn count(db: &Db, from_where: &str, args: &[&str]) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {from_where}");
+    countersign::on_db!(db, |p| {
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for a in args {
+            q = q.bind(*a);
+        }
+        q.fetch_one(p).await.expect("count query runs")
+    })
+}
+
 /// A server on a fresh database holding a demo history (`seed`, `days`, `per_day`).
 pub async fn with_demo(engine: Engine, seed: u64, days: u32, per_day: u32) -> Option<TestServer> {
     with_demo_and(engine, seed, days, per_day, |_| {}).await
