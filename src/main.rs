@@ -29,6 +29,16 @@ async fn main() -> ExitCode {
     }
 }
 
+fn audit_key_path(cli: &Cli) -> std::path::PathBuf {
+    cli.audit_key_file
+        .clone()
+        .unwrap_or_else(|| cli.data_dir.join("audit-signing.key"))
+}
+
+fn audit_key(cli: &Cli) -> anyhow::Result<countersign::audit::signing::AuditKey> {
+    countersign::audit::signing::AuditKey::load_or_create(&audit_key_path(cli))
+}
+
 async fn open_database(cli: &Cli) -> anyhow::Result<Db> {
     let target = config::database_target(cli.database_url.as_deref(), &cli.data_dir)?;
     config::prepare_data_dir(&cli.data_dir)?;
@@ -79,7 +89,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Verify) => {
             let db = open_database(&cli).await?;
-            let verified = countersign::audit::verify::verify_trail(&db).await?;
+            let key = audit_key(&cli)?;
+            let verified = countersign::audit::verify::verify_trail(&db, &key.public_hex()).await?;
             // Reading the trail is itself recorded.
             let mut tx = db.begin_write().await?;
             countersign::audit::repo::append(
@@ -87,16 +98,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &countersign::audit::repo::Actor::System,
                 "audit_verified",
                 None,
-                serde_json::json!({"events": verified.events, "head_seq": verified.head_seq, "head_hash": verified.head_hash, "via": "command line"}),
+                serde_json::json!({"events": verified.events, "checkpoints": verified.checkpoints, "head_seq": verified.head_seq, "head_hash": verified.head_hash, "via": "command line"}),
                 now_ms(),
             )
             .await?;
             tx.commit().await?;
             println!(
-                "audit trail verified: {} events, head {} {}",
-                verified.events, verified.head_seq, verified.head_hash
+                "audit trail verified: {} events, {} signed checkpoints, head {} {}",
+                verified.events, verified.checkpoints, verified.head_seq, verified.head_hash
             );
             db.close().await;
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let db = open_database(&cli).await?;
+            let key = audit_key(&cli)?;
+            match countersign::audit::checkpoints::checkpoint(&db, &key, None, now_ms()).await? {
+                Some(cp) => println!("signed checkpoint at event {} {}", cp.seq, cp.hash),
+                None => println!("nothing to sign: the head is already checkpointed"),
+            }
+            db.close().await;
+        }
+        Command::Audit(AuditCommand::PublicKey) => {
+            config::prepare_data_dir(&cli.data_dir)?;
+            println!("{}", audit_key(&cli)?.public_hex());
+        }
+        Command::Audit(AuditCommand::VerifyBundle { file, public_key }) => {
+            let report =
+                countersign::audit::bundle::verify_bundle_file(file, public_key.as_deref())?;
+            print!("{report}");
         }
         Command::Serve(args) => serve(&cli, args).await?,
     }
@@ -115,10 +144,13 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     config.session.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
     config.session.absolute_timeout = Duration::from_secs(args.absolute_timeout_hours * 3600);
     config.trusted_proxies = args.trusted_proxies.clone();
+    config.audit_key_file = audit_key_path(cli);
+    config.audit_retention_days = args.audit_retention_days;
+    config.checkpoint_every_events = args.checkpoint_every_events;
     let db = open_database(cli).await?;
     let listener = http::bind(&config).await?;
     let addr = listener.local_addr()?;
-    let state = countersign::server::AppState::new(db.clone(), config);
+    let state = countersign::server::AppState::new(db.clone(), config)?;
     let app = http::router(state.clone());
     countersign::server::jobs::spawn(state);
     println!("Countersign is running at http://{addr}/ ({})", db.engine());

@@ -267,10 +267,50 @@ fn audit_verify_reports_the_chain_head_and_records_itself() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(String::from_utf8_lossy(&first.stdout)
-        .starts_with("audit trail verified: 1 events, head 1 "));
+        .starts_with("audit trail verified: 1 events, 0 signed checkpoints, head 1 "));
     let second = countersign(&["--data-dir", d, "audit", "verify"], &[]);
     assert!(
         String::from_utf8_lossy(&second.stdout).starts_with("audit trail verified: 2 events"),
         "the first verification was recorded"
+    );
+
+    // A checkpoint signed now is checked by the next verification, with the same key.
+    let signed = countersign(&["--data-dir", d, "audit", "checkpoint"], &[]);
+    assert!(
+        String::from_utf8_lossy(&signed.stdout).starts_with("signed checkpoint at event 3 "),
+        "{}",
+        String::from_utf8_lossy(&signed.stdout)
+    );
+    let again = countersign(&["--data-dir", d, "audit", "checkpoint"], &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("nothing to sign"));
+    let third = countersign(&["--data-dir", d, "audit", "verify"], &[]);
+    assert!(
+        String::from_utf8_lossy(&third.stdout)
+            .starts_with("audit trail verified: 3 events, 1 signed checkpoints"),
+        "{}",
+        String::from_utf8_lossy(&third.stdout)
+    );
+    let key = countersign(&["--data-dir", d, "audit", "public-key"], &[]);
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_owned();
+    assert_eq!(key.len(), 64, "{key}");
+    let file = std::fs::read_to_string(dir.path().join("audit-signing.key")).unwrap();
+    assert_ne!(
+        file.trim(),
+        key,
+        "the file holds the private seed, not the public key"
+    );
+}
+
+#[test]
+fn verify_bundle_explains_a_file_that_is_not_a_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.tar.gz");
+    std::fs::write(&path, b"not an archive").unwrap();
+    let out = countersign(&["audit", "verify-bundle", path.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(
+        one_line_error(&out).contains("bundle"),
+        "{}",
+        one_line_error(&out)
     );
 }

@@ -157,6 +157,26 @@ async fn audit_events_refuse_update_and_delete(engine: Engine) {
         let truncate = sqlx::query("TRUNCATE audit_events").execute(p).await;
         assert!(truncate.unwrap_err().to_string().contains("append-only"));
     }
+    // Checkpoints are evidence too.
+    on_db!(&t.db, |p| {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, signed_at, public_key, signature) \
+             VALUES (1, '11', 0, 'k', 's')",
+        )
+        .execute(p)
+        .await
+        .unwrap();
+        for statement in [
+            "UPDATE audit_checkpoints SET hash = '22'",
+            "DELETE FROM audit_checkpoints",
+        ] {
+            let refused = sqlx::query(statement).execute(p).await;
+            assert!(
+                refused.unwrap_err().to_string().contains("append-only"),
+                "{statement}"
+            );
+        }
+    });
 }
 on_both_engines!(audit_append_only, audit_events_refuse_update_and_delete);
 
@@ -188,7 +208,7 @@ async fn concurrent_audit_appends_form_one_gapless_valid_chain(engine: Engine) {
     for task in tasks {
         task.await.unwrap();
     }
-    let verified = countersign::audit::verify::verify_trail(&t.db)
+    let verified = countersign::audit::verify::verify_trail(&t.db, NO_KEY)
         .await
         .expect("the chain verifies");
     assert_eq!(
@@ -202,6 +222,9 @@ on_both_engines!(
     concurrent_audit_appends_form_one_gapless_valid_chain
 );
 
+/// The trusted checkpoint key, where a test writes no checkpoints.
+const NO_KEY: &str = "no checkpoints in this test";
+
 /// Changes rows as a database superuser would, going around the append-only triggers.
 async fn tamper(db: &countersign::server::Db, statements: &[&str]) {
     match db {
@@ -212,6 +235,10 @@ async fn tamper(db: &countersign::server::Db, statements: &[&str]) {
                 .await
                 .unwrap();
             sqlx::query("DROP TRIGGER audit_events_no_delete")
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            sqlx::query("DROP TRIGGER audit_checkpoints_no_delete")
                 .execute(&mut *c)
                 .await
                 .unwrap();
@@ -279,10 +306,10 @@ async fn verify_names_the_first_changed_removed_or_reordered_event(engine: Engin
             .unwrap();
         }
         tx.commit().await.unwrap();
-        let ok = verify_trail(&t.db).await.unwrap();
+        let ok = verify_trail(&t.db, NO_KEY).await.unwrap();
         assert_eq!((ok.events, ok.head_seq), (5, 5));
         tamper(&t.db, statements).await;
-        match verify_trail(&t.db).await {
+        match verify_trail(&t.db, NO_KEY).await {
             Err(VerifyError::Broken(found)) => assert_eq!(found, expected, "{statements:?}"),
             other => panic!("{statements:?}: {other:?}"),
         }
@@ -291,4 +318,86 @@ async fn verify_names_the_first_changed_removed_or_reordered_event(engine: Engin
 on_both_engines!(
     audit_verify,
     verify_names_the_first_changed_removed_or_reordered_event
+);
+
+async fn signed_checkpoints_catch_a_cut_off_tail_and_a_foreign_key(engine: Engine) {
+    use countersign::audit::checkpoints::{checkpoint, Schedule};
+    use countersign::audit::repo::{append, Actor};
+    use countersign::audit::signing::AuditKey;
+    use countersign::audit::verify::{verify_trail, VerifyError};
+    let Some(t) = fresh_db(engine).await else {
+        return;
+    };
+    let key = AuditKey::generate();
+    let add = |n: usize| {
+        let db = t.db.clone();
+        async move {
+            let mut tx = db.begin_write().await.unwrap();
+            for i in 0..n {
+                append(
+                    &mut tx,
+                    &Actor::System,
+                    "test",
+                    None,
+                    serde_json::json!({"i": i}),
+                    now_ms(),
+                )
+                .await
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+    };
+    assert_eq!(
+        checkpoint(&t.db, &key, None, now_ms()).await.unwrap(),
+        None,
+        "nothing to sign yet"
+    );
+    add(5).await;
+    let schedule = Schedule {
+        every_events: 10,
+        every_ms: i64::MAX,
+    };
+    let first = checkpoint(&t.db, &key, Some(schedule), now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.map(|c| c.seq),
+        Some(5),
+        "the first checkpoint is due at once"
+    );
+    add(3).await;
+    assert_eq!(
+        checkpoint(&t.db, &key, Some(schedule), now_ms())
+            .await
+            .unwrap(),
+        None,
+        "3 new events are fewer than 10 and the interval has not passed"
+    );
+    let ok = verify_trail(&t.db, &key.public_hex()).await.unwrap();
+    assert_eq!((ok.events, ok.checkpoints, ok.head_seq), (8, 1, 8));
+
+    // Another key's checkpoints are not trusted.
+    let stranger = AuditKey::generate();
+    match verify_trail(&t.db, &stranger.public_hex()).await {
+        Err(VerifyError::BadCheckpoint { seq: 5, .. }) => {}
+        other => panic!("a foreign key must be refused: {other:?}"),
+    }
+
+    // Cut the tail: events 4..8 go, so the checkpoint at 5 points past the end.
+    tamper(&t.db, &["DELETE FROM audit_events WHERE seq >= 4"]).await;
+    let err = verify_trail(&t.db, &key.public_hex()).await.unwrap_err();
+    match &err {
+        VerifyError::Truncated {
+            first_missing: 4,
+            head: 3,
+            checkpoint: 5,
+        } => {}
+        other => panic!("a cut-off tail must be caught: {other:?}"),
+    }
+    assert!(err.to_string().contains("event 4"), "{err}");
+}
+on_both_engines!(
+    audit_checkpoints,
+    signed_checkpoints_catch_a_cut_off_tail_and_a_foreign_key
 );

@@ -1,5 +1,6 @@
-//! The audit explorer: every event, newest first, filtered by type, actor and request (all in
-//! the URL), with keyset paging and a Verify button. Auditors and admins only.
+//! The audit explorer: every event, newest first, filtered by type, actor, request, gate, agent
+//! and time range (all in the URL), with keyset paging, a per-person summary, exports and a
+//! Verify button. Auditors and admins only.
 
 use crate::accounts::pages::{take_flash, Messages};
 use crate::error::AppError;
@@ -17,6 +18,7 @@ pub struct AuditRow {
     pub occurred_at: i64,
     pub actor_kind: String,
     pub actor: Option<String>,
+    pub actor_id: Option<String>,
     pub event_type: String,
     pub request_id: Option<String>,
     pub detail: String,
@@ -29,6 +31,18 @@ pub struct AuditPage {
     /// Keyset position for the next (older) page.
     pub next_before: Option<i64>,
     pub event_types: Vec<String>,
+    pub gates: Vec<String>,
+    /// Event counts by type when the filter names a person.
+    pub summary: Vec<(String, i64)>,
+    /// The Ed25519 key that signs checkpoints and bundles, for auditors to pin.
+    pub public_key: String,
+    pub retention: Option<Retention>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retention {
+    pub days: u32,
+    pub older_events: i64,
 }
 
 /// Filters as they arrive from the URL; every one optional.
@@ -37,7 +51,49 @@ pub struct AuditFilter {
     pub event_type: Option<String>,
     pub actor: Option<String>,
     pub request: Option<String>,
+    pub gate: Option<String>,
+    pub agent: Option<String>,
+    /// First day included, `YYYY-MM-DD` (UTC).
+    pub from: Option<String>,
+    /// Last day included, `YYYY-MM-DD` (UTC).
+    pub to: Option<String>,
     pub before: Option<String>,
+}
+
+impl AuditFilter {
+    pub fn from_query(q: &leptos_router::params::ParamsMap) -> AuditFilter {
+        AuditFilter {
+            event_type: q.get("event_type"),
+            actor: q.get("actor"),
+            request: q.get("request"),
+            gate: q.get("gate"),
+            agent: q.get("agent"),
+            from: q.get("from"),
+            to: q.get("to"),
+            before: q.get("before"),
+        }
+    }
+
+    /// The filter as a query string (without `before`), for paging and export links.
+    pub fn query_string(&self) -> String {
+        [
+            ("event_type", &self.event_type),
+            ("actor", &self.actor),
+            ("request", &self.request),
+            ("gate", &self.gate),
+            ("agent", &self.agent),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| format!("{k}={}", crate::shell::query_escape(v.trim())))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
 }
 
 #[server]
@@ -52,30 +108,26 @@ pub async fn load_audit(filter: AuditFilter) -> Result<AuditPage, AppError> {
                 .map_err(|_| AppError::invalid("before", "must be an event sequence number"))?,
         ),
     };
-    let clean = |s: Option<String>, field: &str| -> Result<Option<String>, AppError> {
-        match s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-            Some(v) if v.len() > 200 => Err(AppError::invalid(field, "is too long")),
-            other => Ok(other),
-        }
-    };
-    let event_type = clean(filter.event_type, "event_type")?;
-    let actor = clean(filter.actor, "actor")?;
-    let request = clean(filter.request, "request")?;
-    super::queries::page(&state.db, event_type, actor, request, before, PAGE_SIZE).await
+    let q = super::queries::EventQuery::from_filter(&filter)?;
+    let mut page = super::queries::page(&state.db, &q, before, PAGE_SIZE).await?;
+    if q.actor.is_some() {
+        page.summary = super::queries::summary(&state.db, &q).await?;
+    }
+    page.public_key = state.audit_key.public_hex();
+    if let Some(days) = state.config.audit_retention_days {
+        let cutoff = crate::server::now_ms() - i64::from(days) * 86_400_000;
+        page.retention = Some(Retention {
+            days,
+            older_events: super::queries::count_older_than(&state.db, cutoff).await?,
+        });
+    }
+    Ok(page)
 }
 
 #[component]
 pub fn AuditExplorer() -> impl IntoView {
     let query = use_query_map();
-    let filter = move || {
-        let q = query.read();
-        AuditFilter {
-            event_type: q.get("event_type"),
-            actor: q.get("actor"),
-            request: q.get("request"),
-            before: q.get("before"),
-        }
-    };
+    let filter = move || AuditFilter::from_query(&query.read());
     let data = Resource::new(filter, load_audit);
     let flash = Resource::new(|| (), |_| take_flash());
     view! {
@@ -101,19 +153,29 @@ pub fn AuditExplorer() -> impl IntoView {
 fn Events(page: AuditPage, f: AuditFilter) -> impl IntoView {
     use crate::domain::time::iso_utc;
     let selected = f.event_type.clone().unwrap_or_default();
-    let next = page.next_before.map(|b| {
-        let mut q = String::new();
-        for (k, v) in [
-            ("event_type", &f.event_type),
-            ("actor", &f.actor),
-            ("request", &f.request),
-        ] {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                q.push_str(&format!("{k}={}&", crate::shell::query_escape(v)));
-            }
+    let selected_gate = f.gate.clone().unwrap_or_default();
+    let query = f.query_string();
+    let joined = |base: &str| {
+        if query.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{query}")
         }
-        format!("/audit?{q}before={b}")
+    };
+    let next = page.next_before.map(|b| {
+        if query.is_empty() {
+            format!("/audit?before={b}")
+        } else {
+            format!("/audit?{query}&before={b}")
+        }
     });
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let person = page
+        .rows
+        .first()
+        .and_then(|r| r.actor.clone())
+        .or_else(|| f.actor.clone())
+        .unwrap_or_default();
     view! {
         <form class="filters" method="get" action="/audit" role="search">
             <label>"Event "
@@ -122,10 +184,38 @@ fn Events(page: AuditPage, f: AuditFilter) -> impl IntoView {
                     {page.event_types.iter().map(|t| view! { <option value=t.clone() selected=*t == selected>{t.clone()}</option> }).collect_view()}
                 </select>
             </label>
-            <label>"Actor "<input type="text" name="actor" placeholder="email or id" value=f.actor.clone().unwrap_or_default()/></label>
-            <label>"Request "<input type="text" name="request" placeholder="req_…" value=f.request.clone().unwrap_or_default()/></label>
+            <label>"Actor "<input type="text" name="actor" placeholder="email, agent or id" value=text(&f.actor)/></label>
+            <label>"Request "<input type="text" name="request" placeholder="req_…" value=text(&f.request)/></label>
+            <label>"Gate "
+                <select name="gate">
+                    <option value="" selected=selected_gate.is_empty()>"All"</option>
+                    {page.gates.iter().map(|g| view! { <option value=g.clone() selected=*g == selected_gate>{g.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"Agent "<input type="text" name="agent" placeholder="agent name" value=text(&f.agent)/></label>
+            <label>"From "<input type="date" name="from" value=text(&f.from)/></label>
+            <label>"To "<input type="date" name="to" value=text(&f.to)/></label>
             <button type="submit">"Apply"</button>
         </form>
+        <p class="exports">"Export this view: "
+            <a href=joined("/audit/export.csv") download>"CSV"</a>" · "
+            <a href=joined("/audit/export.jsonl") download>"JSON Lines"</a>" · "
+            <a href=joined("/audit/export/bundle") download>"Evidence bundle"</a>
+        </p>
+        {page.retention.clone().map(|r| view! {
+            <p class="notice" data-testid="retention">{format!(
+                "Retention is {} days; {} events are older. Countersign never deletes them: export an evidence bundle to archive them.",
+                r.days, crate::inbox::group_digits(r.older_events)
+            )}</p>
+        })}
+        {(!page.summary.is_empty()).then(|| view! {
+            <section class="card person" data-testid="person-summary">
+                <h2>{format!("Everything {person} saw and did in this range")}</h2>
+                <ul class="counts">
+                    {page.summary.iter().map(|(t, n)| view! { <li><code>{t.clone()}</code>" "<strong>{*n}</strong></li> }).collect_view()}
+                </ul>
+            </section>
+        })}
         {if page.rows.is_empty() {
             view! { <section class="empty-state"><h2>"No events match"</h2><p>"Clear a filter to see more."</p></section> }.into_any()
         } else {
@@ -133,21 +223,28 @@ fn Events(page: AuditPage, f: AuditFilter) -> impl IntoView {
                 <table class="inbox audit" data-testid="audit-table">
                     <thead><tr><th scope="col">"#"</th><th scope="col">"When (UTC)"</th><th scope="col">"Who"</th><th scope="col">"Event"</th><th scope="col">"Request"</th><th scope="col">"Detail"</th><th scope="col">"Hash"</th></tr></thead>
                     <tbody>
-                        {page.rows.into_iter().map(|r| view! {
+                        {page.rows.into_iter().map(|r| {
+                            let who = r.actor.clone().unwrap_or_else(|| r.actor_kind.clone());
+                            let who_link = r.actor_id.clone().map(|a| format!("/audit?actor={}", crate::shell::query_escape(&a)));
+                            view! {
                             <tr data-seq=r.seq>
                                 <td>{r.seq}</td>
                                 <td><time datetime=iso_utc(r.occurred_at)>{iso_utc(r.occurred_at)}</time></td>
-                                <td>{r.actor.unwrap_or_else(|| r.actor_kind.clone())}</td>
+                                <td>{match who_link {
+                                    Some(href) => view! { <a href=href title="Everything this actor saw and did">{who}</a> }.into_any(),
+                                    None => view! { <span>{who}</span> }.into_any(),
+                                }}</td>
                                 <td><code>{r.event_type}</code></td>
-                                <td>{r.request_id.map(|id| view! { <a href=format!("/inbox/{id}")>{id.clone()}</a> })}</td>
+                                <td>{r.request_id.map(|id| view! { <a href=format!("/audit/requests/{id}") title="Timeline">{id.clone()}</a> })}</td>
                                 <td class="detail"><code>{r.detail}</code></td>
                                 <td title=r.hash.clone()><code>{r.hash[..12.min(r.hash.len())].to_owned()}"…"</code></td>
                             </tr>
-                        }).collect_view()}
+                        }}).collect_view()}
                     </tbody>
                 </table>
                 {next.map(|href| view! { <nav class="pager" aria-label="Pages"><a href=href rel="next">"Older events →"</a></nav> })}
             }.into_any()
         }}
+        <p class="muted key">"Checkpoints and evidence bundles are signed with Ed25519 key "<code data-testid="public-key">{page.public_key}</code>". Pin it when you verify a bundle."</p>
     }
 }

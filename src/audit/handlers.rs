@@ -28,10 +28,10 @@ async fn verify(
     if !(user.has(Role::Auditor) || user.has(Role::Admin)) {
         return (StatusCode::FORBIDDEN, "You are not allowed to do that.").into_response();
     }
-    let result = verify_trail(&state.db).await;
+    let result = verify_trail(&state.db, &state.audit_key.public_hex()).await;
     let detail = match &result {
         Ok(v) => {
-            json!({"ok": true, "events": v.events, "head_seq": v.head_seq, "head_hash": v.head_hash})
+            json!({"ok": true, "events": v.events, "checkpoints": v.checkpoints, "head_seq": v.head_seq, "head_hash": v.head_hash})
         }
         Err(e) => json!({"ok": false, "problem": e.to_string()}),
     };
@@ -64,8 +64,8 @@ async fn verify(
     let flash = match result {
         Ok(v) => Flash {
             notice: Some(format!(
-                "The chain verifies: {} events, head #{} {}.",
-                v.events, v.head_seq, v.head_hash
+                "The chain verifies: {} events and {} signed checkpoints, head #{} {}.",
+                v.events, v.checkpoints, v.head_seq, v.head_hash
             )),
             ..Flash::default()
         },

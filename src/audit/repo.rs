@@ -29,6 +29,18 @@ impl Actor {
 /// Arbitrary but fixed: the advisory lock key that serialises audit appends on PostgreSQL.
 const AUDIT_LOCK_KEY: i64 = 0x0c5a_0d17;
 
+/// Holds the chain still until the transaction ends: on PostgreSQL a transaction-scoped
+/// advisory lock; on SQLite the write transaction already excludes other writers.
+pub async fn lock_chain(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK_KEY)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Appends one event in the caller's write transaction; it commits or rolls back with it.
 pub async fn append(
     tx: &mut Tx,
@@ -38,12 +50,7 @@ pub async fn append(
     detail: serde_json::Value,
     at: i64,
 ) -> Result<i64, sqlx::Error> {
-    if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK_KEY)
-            .execute(&mut **t)
-            .await?;
-    }
+    lock_chain(tx).await?;
     let (actor_kind, actor_id) = actor.kind_and_id();
     on_tx!(tx, |c| {
         let last: Option<(i64, String)> =

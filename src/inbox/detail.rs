@@ -222,7 +222,7 @@ fn Detail(d: RequestDetail) -> impl IntoView {
 /// Before (the record as it is) against proposed (the payload), field by field, with long text
 /// compared word by word.
 #[component]
-fn Changes(before: String, payload: String) -> impl IntoView {
+pub fn Changes(before: String, payload: String) -> impl IntoView {
     use crate::domain::diff::{field_diff, FieldChange, Segment};
     let parse =
         |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);

@@ -27,6 +27,11 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// The Ed25519 key file that signs audit checkpoints (default: audit-signing.key in the data
+    /// dir; created on first use). Processes sharing one database must share this file.
+    #[arg(long, env = "COUNTERSIGN_AUDIT_KEY_FILE", global = true)]
+    pub audit_key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -52,8 +57,23 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain over every event; name the first bad sequence number.
+    /// Recompute the hash chain over every event and check every signed checkpoint; name the
+    /// first bad sequence number.
     Verify,
+    /// Sign a checkpoint over the current head of the trail now.
+    Checkpoint,
+    /// Print the public key that verifies checkpoints and evidence bundles.
+    PublicKey,
+    /// Verify an evidence bundle (.tar.gz) offline: manifest signature, file hashes, every
+    /// event's hash and links, snapshots against their hashes, checkpoint signatures.
+    VerifyBundle {
+        /// The bundle file downloaded from the audit page.
+        file: PathBuf,
+        /// The public key you trust (hex), e.g. from the audit page; without it the key inside
+        /// the bundle is used and the report says so.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +154,15 @@ pub struct ServeArgs {
     /// Hours after sign-in after which a session ends, however active.
     #[arg(long, env = "COUNTERSIGN_ABSOLUTE_TIMEOUT_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=168))]
     pub absolute_timeout_hours: u64,
+
+    /// Keep audit events at least this many days (default: forever). Countersign never deletes
+    /// them; older events are reported on the audit page so they can be archived.
+    #[arg(long, env = "COUNTERSIGN_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub audit_retention_days: Option<u32>,
+
+    /// Write a signed audit checkpoint after this many new events (or every 10 minutes).
+    #[arg(long, env = "COUNTERSIGN_CHECKPOINT_EVERY_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=10_000_000))]
+    pub checkpoint_every_events: i64,
 }
 
 #[derive(Debug, Args, Clone)]

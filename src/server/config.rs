@@ -34,6 +34,15 @@ pub struct Config {
     pub job_interval: Duration,
     /// After a request's deadline passes it is escalated; this long later it expires (rejected).
     pub escalation_window: Duration,
+    /// The Ed25519 key that signs audit checkpoints and evidence bundles.
+    pub audit_key_file: PathBuf,
+    /// A signed checkpoint is written after this many new audit events...
+    pub checkpoint_every_events: i64,
+    /// ...or this long after the last one, whichever comes first (only when events were added).
+    pub checkpoint_every: Duration,
+    /// How long audit events are meant to be kept; `None` (the default) is forever. Countersign
+    /// never deletes events itself: past this age they are only reported, for archiving.
+    pub audit_retention_days: Option<u32>,
 }
 
 /// How long an escalated request waits for the escalation group before it expires.
@@ -57,7 +66,7 @@ impl Config {
     ) -> Config {
         Config {
             database,
-            data_dir,
+            data_dir: data_dir.clone(),
             bind,
             site_root,
             session: SessionSettings {
@@ -69,6 +78,10 @@ impl Config {
             webhook_schedule: default_webhook_schedule(),
             job_interval: Duration::from_secs(1),
             escalation_window: DEFAULT_ESCALATION_WINDOW,
+            audit_key_file: data_dir.join("audit-signing.key"),
+            checkpoint_every_events: 1_000,
+            checkpoint_every: Duration::from_secs(10 * 60),
+            audit_retention_days: None,
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::inbox::handlers::routes())
         .merge(crate::admin::handlers::routes())
         .merge(crate::audit::handlers::routes())
+        .merge(crate::audit::export::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

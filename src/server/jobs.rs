@@ -31,9 +31,28 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = deliver_due_webhooks(&state).await {
                 tracing::error!("webhook delivery round failed: {e:#}");
             }
+            if let Err(e) = sign_checkpoint_if_due(&state).await {
+                tracing::error!("audit checkpoint failed: {e:#}");
+            }
             let _ = tokio::time::timeout(state.config.job_interval, changes.changed()).await;
         }
     })
+}
+
+/// Signs the head of the audit chain when enough events or time have passed since the last
+/// checkpoint.
+pub async fn sign_checkpoint_if_due(state: &AppState) -> anyhow::Result<()> {
+    let schedule = crate::audit::checkpoints::Schedule {
+        every_events: state.config.checkpoint_every_events,
+        every_ms: state.config.checkpoint_every.as_millis() as i64,
+    };
+    if let Some(cp) =
+        crate::audit::checkpoints::checkpoint(&state.db, &state.audit_key, Some(schedule), now_ms())
+            .await?
+    {
+        tracing::debug!("signed audit checkpoint at event {}", cp.seq);
+    }
+    Ok(())
 }
 
 #[derive(sqlx::FromRow, Debug)]

@@ -24,17 +24,22 @@ pub struct AppState {
     changes: Arc<tokio::sync::watch::Sender<u64>>,
     /// Outgoing HTTP (webhooks); one per server, so its connections live on the server's runtime.
     pub http: reqwest::Client,
+    /// Signs audit checkpoints and evidence bundles.
+    pub audit_key: Arc<crate::audit::signing::AuditKey>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: config::Config) -> AppState {
-        AppState {
+    /// Fails when the audit signing key cannot be read or created.
+    pub fn new(db: Db, config: config::Config) -> anyhow::Result<AppState> {
+        let audit_key = crate::audit::signing::AuditKey::load_or_create(&config.audit_key_file)?;
+        Ok(AppState {
             db,
             leptos_options: http::leptos_options(&config),
             config: Arc::new(config),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
             http: jobs::webhook_client(),
-        }
+            audit_key: Arc::new(audit_key),
+        })
     }
 
     pub fn notify_changed(&self) {
