@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no framework types, compiled for server and browser alike.
 
 pub mod diff;
+pub mod merge;
 pub mod money;
 pub mod policy;
 pub mod status;
