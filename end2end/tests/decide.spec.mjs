@@ -1,20 +1,7 @@
 import { test, expect } from '@playwright/test';
-import { signIn } from './helpers.mjs';
+import { signIn, openDecidable } from './helpers.mjs';
 
 const shots = process.env.SCREENSHOT_DIR;
-
-/** Opens the first review-tier request that Dana may decide (not one acting for her). */
-async function openDecidable(page) {
-  await page.goto('/inbox?tier=review');
-  const links = page.locator('tbody tr a.title');
-  const count = await links.count();
-  for (let i = 0; i < count; i++) {
-    await page.goto('/inbox?tier=review');
-    await page.locator('tbody tr a.title').nth(i).click();
-    if ((await page.getByRole('button', { name: 'Approve' }).count()) > 0) return page.url();
-  }
-  throw new Error('no decidable request in the demo inbox');
-}
 
 test('a reviewer reads a request and approves it', async ({ page }, info) => {
   await signIn(page, 'dana@example.com');
