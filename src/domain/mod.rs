@@ -1,8 +1,10 @@
 //! Pure domain logic: no I/O, no framework types, compiled for server and browser alike.
 
+pub mod backtest;
 pub mod diff;
 pub mod money;
 pub mod policy;
+pub mod stats;
 pub mod status;
 pub mod tier;
 pub mod time;
