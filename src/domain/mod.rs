@@ -1,9 +1,11 @@
 //! Pure domain logic: no I/O, no framework types, compiled for server and browser alike.
 
+pub mod backtest;
 pub mod diff;
 pub mod merge;
 pub mod money;
 pub mod policy;
+pub mod stats;
 pub mod status;
 pub mod tier;
 pub mod time;
