@@ -489,34 +489,4 @@ mod tests {
             }
         }
     }
-
-    /// `cargo test --lib --features ssr backtest::tests::a_million -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing; run by hand"]
-    fn a_million_requests_backtest_in_seconds() {
-        let base = history();
-        let h: Vec<HistoricRequest> = (0..1_000_000)
-            .map(|i| {
-                let mut r = base[i % base.len()].clone();
-                r.amount_minor = Some((i as i64 * 7_919) % 1_000_000);
-                r
-            })
-            .collect();
-        let raised = with_threshold(&refunds("1000"), "large", &amount_eur("2000")).unwrap();
-        let cand = with(raised);
-        let started = std::time::Instant::now();
-        let r = run(&live(), &cand, &h, &BacktestSettings::default());
-        let backtest = started.elapsed();
-        let started = std::time::Instant::now();
-        let window = crate::domain::stats::Window {
-            from_ms: i64::MIN,
-            to_ms: i64::MAX,
-        };
-        let s = crate::domain::stats::summarise(&h, crate::domain::stats::GroupBy::Rule, window);
-        let stats = started.elapsed();
-        println!("backtest {backtest:?}, stats by rule {stats:?}");
-        assert_eq!(r.evaluated, 1_000_000);
-        assert!(!s.is_empty());
-        assert!(backtest.as_secs_f64() < 5.0);
-    }
 }
