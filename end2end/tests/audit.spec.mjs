@@ -45,7 +45,7 @@ test('an auditor sees the state a reviewer saw before deciding, and takes the ev
   // Ines filters the explorer to that request and opens its timeline.
   await signIn(page, 'ines@example.com');
   await page.goto('/audit');
-  await page.getByLabel('Request').fill(id);
+  await page.getByRole('textbox', { name: 'Request' }).fill(id);
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page).toHaveURL(new RegExp(`request=${id}`));
   await expect(page.locator('[data-testid="audit-table"] tbody tr')).not.toHaveCount(0);
