@@ -23,16 +23,27 @@ pub struct EventBody {
 
 impl EventBody {
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&(
-            self.seq,
-            self.occurred_at,
-            &self.actor_kind,
-            &self.actor_id,
-            &self.event_type,
-            &self.request_id,
-            &self.detail,
-        ))
-        .expect("tuples of plain values serialise")
+        let mut buf = Vec::with_capacity(256 + self.detail.len());
+        self.write_canonical(&mut buf);
+        buf
+    }
+
+    /// Writes the canonical bytes into `buf` (cleared first), so a verifier reuses one buffer.
+    pub fn write_canonical(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        serde_json::to_writer(
+            &mut *buf,
+            &(
+                self.seq,
+                self.occurred_at,
+                &self.actor_kind,
+                &self.actor_id,
+                &self.event_type,
+                &self.request_id,
+                &self.detail,
+            ),
+        )
+        .expect("tuples of plain values serialise");
     }
 }
 
@@ -52,6 +63,21 @@ mod ssr {
         hex::encode(h.finalize())
     }
 
+    /// [`chain_hash`] on raw bytes with a reusable buffer: the verifier's hot path.
+    fn chain_digest(prev: &[u8; 32], event: &EventBody, buf: &mut Vec<u8>) -> [u8; 32] {
+        event.write_canonical(buf);
+        let mut h = Sha256::new();
+        h.update(prev);
+        h.update(&buf[..]);
+        h.finalize().into()
+    }
+
+    /// A 64-character hex hash as bytes; `None` for anything else.
+    fn decode32(hex_hash: &str) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_hash, &mut out).ok().map(|()| out)
+    }
+
     /// Why a chain failed to verify, at the first bad sequence number.
     #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
     pub enum ChainError {
@@ -69,8 +95,15 @@ mod ssr {
         start_seq: i64,
         start_prev: &str,
     ) -> Result<(i64, String), ChainError> {
+        // Hashes are compared as lowercase hex (how they are stored): encoding the computed
+        // digest is cheaper than decoding the stored text, and the previous event's hash is
+        // compared byte for byte with the next event's `prev_hash`.
         let mut expected = start_seq;
-        let mut prev = start_prev.to_owned();
+        let mut prev = decode32(start_prev).unwrap_or_default();
+        let mut prev_hex = [0u8; 64];
+        hex::encode_to_slice(prev, &mut prev_hex).expect("64 bytes hold 32 in hex");
+        let mut digest_hex = [0u8; 64];
+        let mut buf = Vec::with_capacity(1024);
         for (event, prev_hash, hash) in events {
             if event.seq != expected {
                 return Err(ChainError::Gap {
@@ -78,16 +111,19 @@ mod ssr {
                     expected,
                 });
             }
-            if prev_hash != prev {
+            if prev_hash.as_bytes() != prev_hex {
                 return Err(ChainError::BrokenLink { seq: event.seq });
             }
-            if chain_hash(prev_hash, event) != hash {
+            let digest = chain_digest(&prev, event, &mut buf);
+            hex::encode_to_slice(digest, &mut digest_hex).expect("64 bytes hold 32 in hex");
+            if hash.as_bytes() != digest_hex {
                 return Err(ChainError::Tampered { seq: event.seq });
             }
-            prev = hash.to_owned();
+            prev = digest;
+            prev_hex = digest_hex;
             expected += 1;
         }
-        Ok((expected - 1, prev))
+        Ok((expected - 1, hex::encode(prev)))
     }
 }
 
