@@ -85,29 +85,42 @@ pub(super) async fn record_export(
 }
 
 /// A stream of encoded chunks: each page of matching events, oldest first, through `encode`.
+/// A separate task reads the next pages while the current one is encoded and sent (at most
+/// two pages wait, so memory stays flat); it stops when the client goes away.
 pub(super) fn event_stream(
     db: Db,
     q: EventQuery,
     header: Option<Vec<u8>>,
     encode: fn(&[FullEvent]) -> Vec<u8>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
-    let first = futures::stream::iter(header.map(|h| Ok(Bytes::from(h))));
-    let pages = futures::stream::try_unfold(Some(0_i64), move |after| {
-        let (db, q) = (db.clone(), q.clone());
-        async move {
-            let Some(after) = after else {
-                return Ok(None);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<FullEvent>, sqlx::Error>>(2);
+    tokio::spawn(async move {
+        let mut after = 0_i64;
+        loop {
+            let page = events_after(&db, &q, after, CHUNK).await;
+            let last = match &page {
+                Ok(events) => events.last().map(|e| e.seq),
+                Err(_) => None,
             };
-            let events = events_after(&db, &q, after, CHUNK).await.map_err(|e| {
-                tracing::error!("audit export stopped: {e}");
-                std::io::Error::other("the export could not be completed")
-            })?;
-            if events.is_empty() {
-                return Ok(None);
+            let full = matches!(&page, Ok(events) if events.len() as i64 == CHUNK);
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed || !full {
+                break;
             }
-            let next = (events.len() as i64 == CHUNK).then(|| events[events.len() - 1].seq);
-            Ok(Some((Bytes::from(encode(&events)), next)))
+            after = last.unwrap_or(after);
         }
+    });
+    let first = futures::stream::iter(header.map(|h| Ok(Bytes::from(h))));
+    let pages = futures::stream::unfold(rx, move |mut rx| async move {
+        let page = rx.recv().await?;
+        let chunk = match page {
+            Ok(events) => Ok(Bytes::from(encode(&events))),
+            Err(e) => {
+                tracing::error!("audit export stopped: {e}");
+                Err(std::io::Error::other("the export could not be completed"))
+            }
+        };
+        Some((chunk, rx))
     });
     futures::StreamExt::chain(first, pages)
 }

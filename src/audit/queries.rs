@@ -70,25 +70,90 @@ pub struct FullEvent {
     pub hash: String,
 }
 
-/// Columns and joins for a filtered event read; parameters $1 (keyset bound) and $2..$8 (the
-/// filter). Actor matches an id, a user's email or an agent's name; agent matches the acting
-/// agent or the agent whose request the event is about; gate matches the request's gate key.
-const FILTERED: &str = "SELECT e.seq, e.occurred_at, e.actor_kind, e.actor_id, \
+/// A bind value for a query built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `SELECT … FROM audit_events e … WHERE <filter> AND <keyset>`, joining only what the filter
+/// needs (an unfiltered export reads the events and the actor names, nothing else). Actor
+/// matches an id, a user's email or an agent's name; agent matches the acting agent or the
+/// agent whose request the event is about; gate matches the request's gate key.
+fn filtered(q: &EventQuery, columns: &str, keyset: Option<(&str, i64)>) -> (String, Vec<Arg>) {
+    let mut sql = format!(
+        "SELECT {columns} FROM audit_events e \
+         LEFT JOIN users u ON e.actor_kind = 'user' AND u.id = e.actor_id \
+         LEFT JOIN agents a ON e.actor_kind = 'agent' AND a.id = e.actor_id"
+    );
+    if q.gate.is_some() || q.agent.is_some() {
+        sql.push_str(
+            " LEFT JOIN action_requests r ON r.id = e.request_id \
+             LEFT JOIN gates g ON g.id = r.gate_id \
+             LEFT JOIN agents ra ON ra.id = r.agent_id",
+        );
+    }
+    let mut args = Vec::new();
+    let mut conditions: Vec<String> = Vec::new();
+    let mut arg = |a: Arg| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    if let Some((op, at)) = keyset {
+        conditions.push(format!("e.seq {op} {}", arg(Arg::Int(at))));
+    }
+    if let Some(t) = &q.event_type {
+        conditions.push(format!("e.event_type = {}", arg(Arg::Text(t.clone()))));
+    }
+    if let Some(who) = &q.actor {
+        let n = arg(Arg::Text(who.clone()));
+        conditions.push(format!(
+            "(e.actor_id = {n} OR LOWER(u.email) = LOWER({n}) OR a.name = {n})"
+        ));
+    }
+    if let Some(r) = &q.request {
+        conditions.push(format!("e.request_id = {}", arg(Arg::Text(r.clone()))));
+    }
+    if let Some(g) = &q.gate {
+        conditions.push(format!("g.key = {}", arg(Arg::Text(g.clone()))));
+    }
+    if let Some(agent) = &q.agent {
+        let n = arg(Arg::Text(agent.clone()));
+        conditions.push(format!("(a.name = {n} OR ra.name = {n})"));
+    }
+    if let Some(from) = q.from {
+        conditions.push(format!("e.occurred_at >= {}", arg(Arg::Int(from))));
+    }
+    if let Some(to) = q.to {
+        conditions.push(format!("e.occurred_at < {}", arg(Arg::Int(to))));
+    }
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    (sql, args)
+}
+
+const EVENT_COLUMNS: &str = "e.seq, e.occurred_at, e.actor_kind, e.actor_id, \
      COALESCE(u.display_name, a.name) AS actor_name, e.event_type, e.request_id, e.detail, \
-     e.prev_hash, e.hash \
-     FROM audit_events e \
-     LEFT JOIN users u ON e.actor_kind = 'user' AND u.id = e.actor_id \
-     LEFT JOIN agents a ON e.actor_kind = 'agent' AND a.id = e.actor_id \
-     LEFT JOIN action_requests r ON r.id = e.request_id \
-     LEFT JOIN gates g ON g.id = r.gate_id \
-     LEFT JOIN agents ra ON ra.id = r.agent_id \
-     WHERE ($2 IS NULL OR e.event_type = $2) \
-     AND ($3 IS NULL OR e.actor_id = $3 OR LOWER(u.email) = LOWER($3) OR a.name = $3) \
-     AND ($4 IS NULL OR e.request_id = $4) \
-     AND ($5 IS NULL OR g.key = $5) \
-     AND ($6 IS NULL OR a.name = $6 OR ra.name = $6) \
-     AND ($7 IS NULL OR e.occurred_at >= $7) \
-     AND ($8 IS NULL OR e.occurred_at < $8)";
+     e.prev_hash, e.hash";
+
+/// Runs a built query for rows of `T` on either engine.
+macro_rules! fetch_built {
+    ($db:expr, $sql:expr, $args:expr) => {
+        on_db!($db, |p| {
+            let mut query = sqlx::query_as($sql);
+            for a in $args {
+                query = match a {
+                    Arg::Text(t) => query.bind(t.clone()),
+                    Arg::Int(i) => query.bind(*i),
+                };
+            }
+            query.fetch_all(p).await
+        })
+    };
+}
 
 /// Events matching `q`, oldest first, after sequence number `after`.
 pub async fn events_after(
@@ -97,21 +162,9 @@ pub async fn events_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<FullEvent>, sqlx::Error> {
-    let sql = format!("{FILTERED} AND e.seq > $1 ORDER BY e.seq LIMIT $9");
-    on_db!(db, |p| {
-        sqlx::query_as(&sql)
-            .bind(after)
-            .bind(&q.event_type)
-            .bind(&q.actor)
-            .bind(&q.request)
-            .bind(&q.gate)
-            .bind(&q.agent)
-            .bind(q.from)
-            .bind(q.to)
-            .bind(limit)
-            .fetch_all(p)
-            .await
-    })
+    let (mut sql, args) = filtered(q, EVENT_COLUMNS, Some((">", after)));
+    sql.push_str(&format!(" ORDER BY e.seq LIMIT {limit}"));
+    fetch_built!(db, &sql, &args)
 }
 
 /// One page of events, newest first, before `before` (a sequence number).
@@ -121,21 +174,9 @@ pub async fn page(
     before: Option<i64>,
     limit: i64,
 ) -> Result<AuditPage, AppError> {
-    let sql = format!("{FILTERED} AND e.seq < $1 ORDER BY e.seq DESC LIMIT $9");
-    let rows: Vec<FullEvent> = on_db!(db, |p| {
-        sqlx::query_as(&sql)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(&q.event_type)
-            .bind(&q.actor)
-            .bind(&q.request)
-            .bind(&q.gate)
-            .bind(&q.agent)
-            .bind(q.from)
-            .bind(q.to)
-            .bind(limit + 1)
-            .fetch_all(p)
-            .await
-    })?;
+    let (mut sql, args) = filtered(q, EVENT_COLUMNS, before.map(|b| ("<", b)));
+    sql.push_str(&format!(" ORDER BY e.seq DESC LIMIT {}", limit + 1));
+    let rows: Vec<FullEvent> = fetch_built!(db, &sql, &args)?;
     let types: Vec<String> = on_db!(db, |p| sqlx::query_scalar(
         "SELECT DISTINCT event_type FROM audit_events ORDER BY event_type"
     )
@@ -179,24 +220,9 @@ pub async fn page(
 
 /// Per event type counts for a filter (the per-person summary: "viewed 42, decided 17").
 pub async fn summary(db: &Db, q: &EventQuery) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT f.event_type, COUNT(*) FROM ({FILTERED} AND e.seq < $1) f \
-         GROUP BY f.event_type ORDER BY COUNT(*) DESC, f.event_type LIMIT $9"
-    );
-    on_db!(db, |p| {
-        sqlx::query_as(&sql)
-            .bind(i64::MAX)
-            .bind(&q.event_type)
-            .bind(&q.actor)
-            .bind(&q.request)
-            .bind(&q.gate)
-            .bind(&q.agent)
-            .bind(q.from)
-            .bind(q.to)
-            .bind(50_i64)
-            .fetch_all(p)
-            .await
-    })
+    let (mut sql, args) = filtered(q, "e.event_type, COUNT(*) AS n", None);
+    sql.push_str(" GROUP BY e.event_type ORDER BY n DESC, e.event_type LIMIT 50");
+    fetch_built!(db, &sql, &args)
 }
 
 /// How many events are older than `cutoff` (past the retention period).
