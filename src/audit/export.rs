@@ -122,7 +122,8 @@ pub(super) fn event_stream(
         };
         Some((chunk, rx))
     });
-    futures::StreamExt::chain(first, pages)
+    // Fused: the HTTP body may poll once more after the end, which `unfold` does not allow.
+    futures::StreamExt::fuse(futures::StreamExt::chain(first, pages))
 }
 
 pub const CSV_COLUMNS: [&str; 11] = [
