@@ -5,6 +5,7 @@ pub mod diff;
 pub mod merge;
 pub mod money;
 pub mod policy;
+pub mod policy_change;
 pub mod stats;
 pub mod status;
 pub mod tier;

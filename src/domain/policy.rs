@@ -665,7 +665,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod properties {
+pub(crate) mod properties {
     use super::*;
     use proptest::prelude::*;
 
@@ -683,7 +683,7 @@ mod properties {
         "crm.*",
     ];
 
-    fn condition() -> impl Strategy<Value = Condition> {
+    pub(crate) fn condition() -> impl Strategy<Value = Condition> {
         prop_oneof![
             (
                 0u32..20_000,
@@ -714,7 +714,7 @@ mod properties {
     }
 
     /// A valid gate: rules are always stricter than the base tier.
-    fn gate(key: &'static str) -> impl Strategy<Value = GateDefinition> {
+    pub(crate) fn gate(key: &'static str) -> impl Strategy<Value = GateDefinition> {
         (
             prop::sample::subsequence(PATTERNS.to_vec(), 1..3),
             prop::sample::select(vec![Tier::Auto, Tier::Log, Tier::Review]),
@@ -739,7 +739,7 @@ mod properties {
     }
 
     #[derive(Debug, Clone)]
-    struct OwnedFacts {
+    pub(crate) struct OwnedFacts {
         action_type: &'static str,
         agent: &'static str,
         amount: Option<(u32, &'static str)>,
@@ -750,7 +750,7 @@ mod properties {
     }
 
     impl OwnedFacts {
-        fn facts(&self) -> Facts<'_> {
+        pub(crate) fn facts(&self) -> Facts<'_> {
             Facts {
                 action_type: self.action_type,
                 agent: self.agent,
@@ -766,7 +766,7 @@ mod properties {
         }
     }
 
-    fn facts() -> impl Strategy<Value = OwnedFacts> {
+    pub(crate) fn facts() -> impl Strategy<Value = OwnedFacts> {
         (
             prop::sample::select(ACTION_TYPES.to_vec()),
             prop::sample::select(vec!["bot-a", "bot-b", "bot-c"]),
