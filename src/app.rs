@@ -64,7 +64,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=crate::audit::explorer::AuditExplorer ssr=SsrMode::Async/>
                     <Route path=path!("/audit/requests/:id") view=crate::audit::timeline::TimelinePage ssr=SsrMode::Async/>
-                    <Route path=path!("/gates") view=|| view! { <NotBuiltYet title="Gates" what="Gates, their tiers and thresholds, policy versions and the draft editor."/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/gates") view=crate::gates::page::GatesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/gates/:key") view=crate::gates::page::GatePage ssr=SsrMode::Async/>
                     <Route path=path!("/stats") view=|| view! { <NotBuiltYet title="Stats" what="Approval rates per gate, time to decision, rubber-stamp alarms and what-if backtests."/> } ssr=SsrMode::Async/>
                 </Routes>
             </main>

@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Why a request to an admin endpoint is turned away.
-enum Refusal {
+pub(crate) enum Refusal {
     NotSignedIn,
     NotAdmin,
 }
@@ -49,7 +49,7 @@ impl IntoResponse for Refusal {
 
 /// The signed-in admin: an extractor, so every admin handler is refused to everyone else
 /// before it runs.
-struct Admin(CurrentUser);
+pub(crate) struct Admin(pub CurrentUser);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Refusal;

@@ -1,4 +1,13 @@
-//! Gates: named, versioned rule sets that put each action request in a tier.
+//! Gates: named, versioned rule sets that put each action request in a tier; their editor,
+//! drafts and maker-checker publishing.
 
+#[cfg(feature = "ssr")]
+pub mod drafts;
+pub mod editor;
+#[cfg(feature = "ssr")]
+pub mod handlers;
+pub mod page;
+#[cfg(feature = "ssr")]
+mod queries;
 #[cfg(feature = "ssr")]
 pub mod repo;

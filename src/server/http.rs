@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::admin::handlers::routes())
         .merge(crate::audit::handlers::routes())
         .merge(crate::audit::export::routes())
+        .merge(crate::gates::handlers::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -1,0 +1,308 @@
+//! Policy editing: drafts checked against the live policy, maker-checker on loosening, versions
+//! that in-flight requests keep, the test box, and every change audited.
+
+mod common;
+
+use common::{load_demo, Engine, TestServer};
+use countersign::on_db;
+use countersign::server::now_ms;
+use serde_json::{json, Value};
+
+async fn live_version(db: &countersign::server::Db, key: &str) -> i64 {
+    on_db!(db, |p| sqlx::query_scalar(
+        "SELECT MAX(v.version) FROM gate_versions v JOIN gates g ON g.id = v.gate_id \
+         WHERE g.key = $1 AND v.published_at IS NOT NULL"
+    )
+    .bind(key)
+    .fetch_one(p)
+    .await
+    .unwrap())
+}
+
+async fn draft_definition(db: &countersign::server::Db, key: &str) -> Option<String> {
+    on_db!(db, |p| sqlx::query_scalar(
+        "SELECT v.definition FROM gate_versions v JOIN gates g ON g.id = v.gate_id \
+         WHERE g.key = $1 AND v.published_at IS NULL"
+    )
+    .bind(key)
+    .fetch_optional(p)
+    .await
+    .unwrap())
+}
+
+/// Posts a form and returns the flash the next page shows (notice or error).
+async fn post_and_read(
+    server: &TestServer,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> String {
+    let res = client
+        .post(server.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{path}");
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    client
+        .get(server.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn submit(server: &TestServer, token: &str, key: &str, amount: &str) -> Value {
+    reqwest::Client::new()
+        .post(server.url("/api/v1/actions"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({
+            "action_type": "payment.refund",
+            "payload": {"order_id": key, "amount": amount, "currency": "EUR"},
+            "amount": {"value": amount, "currency": "EUR"},
+            "confidence": 0.95,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn admins_edit_a_draft_and_a_second_admin_approves_a_loosening(engine: Engine) {
+    let Some(t) = common::fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 3, 1, 5, now_ms()).await;
+    let agent = countersign::api::tokens::create_agent(
+        &t.db,
+        "gate-test-bot",
+        "",
+        &countersign::audit::repo::Actor::System,
+    )
+    .await
+    .unwrap();
+    let server = TestServer::start(t).await;
+    let db = server.db.db.clone();
+    let alex = server.signed_in("alex@example.com").await;
+    let priya = server.signed_in("priya@example.com").await;
+    let dana = server.signed_in("dana@example.com").await;
+
+    let list = alex
+        .get(server.url("/gates"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("data-testid=\"gates-table\"") && list.contains("/gates/refunds"),
+        "{list}"
+    );
+    assert_eq!(
+        dana.get(server.url("/gates"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        dana.post(server.url("/gates/refunds/draft"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "reviewers cannot edit policy"
+    );
+
+    // A request gated now by version 1 (2,500 EUR > 1,000: review) stays on version 1.
+    let before = submit(&server, &agent.token, "before", "2500.00").await;
+    assert_eq!(before["tier"], "review", "{before}");
+    assert_eq!(live_version(&db, "refunds").await, 1);
+
+    // Start a draft and raise the threshold; bad values are refused and change nothing.
+    let page = post_and_read(&server, &alex, "/gates/refunds/draft", &[]).await;
+    assert!(page.contains("Draft version 2 started"), "{page}");
+    let saved = draft_definition(&db, "refunds").await.unwrap();
+    for (value, expect) in [("3000", "amount and a currency"), ("3000 XXX", "XXX")] {
+        let page = post_and_read(
+            &server,
+            &alex,
+            "/gates/refunds/draft/rules/over-1000",
+            &[
+                ("attr_0", "amount_above"),
+                ("value_0", value),
+                ("tier", "review"),
+            ],
+        )
+        .await;
+        assert!(page.contains(expect), "{value}: {page}");
+        assert_eq!(
+            draft_definition(&db, "refunds").await.unwrap(),
+            saved,
+            "unchanged"
+        );
+    }
+    let page = post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/json",
+        &[("json", r#"{"key": "refunds", "name": "R", "action_types": ["payment.refund"], "base_tier": "auto", "colour": "red"}"#)],
+    )
+    .await;
+    assert!(page.contains("colour"), "unknown fields are named: {page}");
+    let page = post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/rules/over-1000",
+        &[
+            ("attr_0", "amount_above"),
+            ("value_0", "3000 EUR, 3300 USD, 2700 GBP"),
+            ("tier", "review"),
+        ],
+    )
+    .await;
+    assert!(page.contains("Rule over-1000 saved"), "{page}");
+
+    // The test box shows both versions' answers for a pasted request.
+    let test = r#"{"action_type": "payment.refund", "amount": {"value": "2500.00", "currency": "EUR"}, "confidence": 0.95}"#;
+    let html = alex
+        .get(server.url(&format!(
+            "/gates/refunds?test={}",
+            countersign::shell::query_escape(test)
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"test-result\""), "{html}");
+    assert!(
+        html.contains("tier tier-review") && html.contains("tier tier-log"),
+        "live review, draft log"
+    );
+    let bad = alex
+        .get(server.url("/gates/refunds?test=%7Bnot%20json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(bad.contains("not JSON"), "{bad}");
+
+    // Raising a threshold loosens: publishing waits for a second admin, and not the maker.
+    let page = post_and_read(&server, &alex, "/gates/refunds/draft/publish", &[]).await;
+    assert!(page.contains("a second admin must approve"), "{page}");
+    assert_eq!(live_version(&db, "refunds").await, 1, "not live yet");
+    let page = post_and_read(&server, &alex, "/gates/refunds/draft/approve", &[]).await;
+    assert!(page.contains("you made or submitted this change"), "{page}");
+    assert_eq!(live_version(&db, "refunds").await, 1);
+    let page = post_and_read(&server, &priya, "/gates/refunds/draft/approve", &[]).await;
+    assert!(page.contains("Approved: version 2 is live"), "{page}");
+    assert_eq!(live_version(&db, "refunds").await, 2);
+
+    // New requests are gated by version 2; the earlier one keeps version 1.
+    let after = submit(&server, &agent.token, "after", "2500.00").await;
+    assert_eq!(after["tier"], "log", "{after}");
+    let versions: Vec<(String, i64)> = on_db!(&db, |p| {
+        sqlx::query_as(
+        "SELECT idempotency_key, gate_version FROM action_requests WHERE idempotency_key IN ('before', 'after') ORDER BY idempotency_key"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert_eq!(versions, vec![("after".into(), 2), ("before".into(), 1)]);
+
+    // Tightening needs nobody else: lower it again and publish at once.
+    post_and_read(&server, &alex, "/gates/refunds/draft", &[]).await;
+    post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/rules/over-1000",
+        &[
+            ("attr_0", "amount_above"),
+            ("value_0", "500 EUR, 550 USD, 450 GBP"),
+            ("tier", "dual"),
+        ],
+    )
+    .await;
+    let page = post_and_read(&server, &alex, "/gates/refunds/draft/publish", &[]).await;
+    assert!(page.contains("Version 3 is live"), "{page}");
+
+    // Every step is audited, the approval naming who made and who approved the change.
+    let published: Vec<String> = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT detail FROM audit_events WHERE event_type = 'gate_published' ORDER BY seq"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(published.len(), 2);
+    let approved: Value = serde_json::from_str(&published[0]).unwrap();
+    assert_eq!(approved["approval"], "second admin");
+    assert_eq!(approved["submitted_by"], "usr_alex");
+    assert!(approved["changes"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
+    assert_eq!(
+        common::count(
+            &db,
+            "audit_events WHERE event_type = 'gate_publish_requested'",
+            &[]
+        )
+        .await,
+        1
+    );
+
+    // A new gate starts as a draft; discarding it removes it.
+    let page = post_and_read(
+        &server,
+        &alex,
+        "/gates",
+        &[
+            ("key", "crm-updates"),
+            ("name", "CRM updates"),
+            ("action_types", "crm.*"),
+            ("base_tier", "log"),
+        ],
+    )
+    .await;
+    assert!(page.contains("created as a draft"), "{page}");
+    let page = post_and_read(
+        &server,
+        &alex,
+        "/gates",
+        &[
+            ("key", "Bad Key"),
+            ("name", "x"),
+            ("action_types", "crm.*"),
+            ("base_tier", "log"),
+        ],
+    )
+    .await;
+    assert!(
+        page.contains("role=\"alert\""),
+        "a bad key is refused: {page}"
+    );
+    let page = post_and_read(&server, &alex, "/gates/crm-updates/draft/discard", &[]).await;
+    assert!(page.contains("Draft discarded"), "{page}");
+    assert_eq!(
+        common::count(&db, "gates WHERE key = 'crm-updates'", &[]).await,
+        0
+    );
+    server.stop().await;
+}
+on_both_engines!(
+    policy_editing,
+    admins_edit_a_draft_and_a_second_admin_approves_a_loosening
+);
