@@ -14,6 +14,8 @@ pub mod domain;
 pub mod error;
 pub mod gates;
 pub mod inbox;
+#[cfg(feature = "ssr")]
+pub mod notify;
 pub mod requests;
 pub mod shell;
 
