@@ -216,6 +216,28 @@ async fn gate_and_store(
         matched_rules: matched,
     } = live.gate(&facts);
     let deciding = evaluation.deciding_gate();
+    let settings = deciding
+        .and_then(|g| live.policy.definition(&g.gate_key))
+        .map(|d| &d.settings);
+    // A gate that names a payload schema refuses payloads that do not fit it, before anything
+    // is stored; the first violation is named.
+    if let Some(schema) = settings.and_then(|s| s.payload_schema.as_ref()) {
+        let compiled = crate::domain::payload_schema::compile(schema).map_err(|e| {
+            Problem::from(crate::error::internal(format_args!(
+                "stored payload schema does not compile: {e:?}"
+            )))
+        })?;
+        if let Err(violations) = crate::domain::payload_schema::validate(&compiled, &body.payload) {
+            let first = &violations[0];
+            return Err(Problem::invalid(
+                &format!("payload{}", first.path),
+                format!("does not fit the gate's payload schema: {}", first.message),
+            ));
+        }
+    }
+    let default_deadline = settings
+        .map(|s| s.deadline_minutes.map(|m| i64::from(m) * 60_000))
+        .unwrap_or(Some(24 * 3_600_000));
     let status = match evaluation.tier {
         Tier::Auto | Tier::Log => Status::Approved,
         Tier::Block => Status::Rejected,
@@ -248,7 +270,7 @@ async fn gate_and_store(
         tenant: body.tenant.clone(),
         callback_url: body.callback_url.clone(),
         deadline_at: if evaluation.tier.needs_human() {
-            deadline_at.or(Some(now + 24 * 3_600_000))
+            deadline_at.or(default_deadline.map(|d| now + d))
         } else {
             None
         },

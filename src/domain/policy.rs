@@ -31,6 +31,10 @@ pub struct GateDefinition {
     pub base_tier: Tier,
     #[serde(default)]
     pub rules: Vec<RuleDefinition>,
+    /// Deadline, reminder, escalation, eligibility, reasons, payload schema, sampling,
+    /// notification redaction, dual-review rules and the circuit breaker.
+    #[serde(default)]
+    pub settings: super::gate_settings::GateSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +284,17 @@ pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError>
                 "list at least one action type",
             ));
         }
+        if let Err(problems) = definition.settings.validate(&format!("{gp}.settings")) {
+            let first = &problems[0];
+            let more = match problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more problems)", n - 1),
+            };
+            return Err(invalid(
+                first.path.clone(),
+                format!("{}{more}", first.message),
+            ));
+        }
         let patterns = definition
             .action_types
             .iter()
@@ -391,6 +406,14 @@ impl CompiledCondition {
 impl Policy {
     pub fn empty() -> Policy {
         Policy { gates: Vec::new() }
+    }
+
+    /// The definition of the gate with `key`, if it is part of this policy.
+    pub fn definition(&self, key: &str) -> Option<&GateDefinition> {
+        self.gates
+            .iter()
+            .find(|g| g.definition.key == key)
+            .map(|g| &g.definition)
     }
 
     pub fn gate_definitions(&self) -> impl Iterator<Item = (&GateDefinition, i64)> {
@@ -721,6 +744,7 @@ pub(crate) mod properties {
             prop::collection::vec((prop::collection::vec(condition(), 1..3), 1usize..4), 0..6),
         )
             .prop_map(move |(patterns, base, rules)| GateDefinition {
+                settings: Default::default(),
                 key: key.to_owned(),
                 name: key.to_owned(),
                 action_types: patterns.into_iter().map(str::to_owned).collect(),

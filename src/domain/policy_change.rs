@@ -216,6 +216,7 @@ mod tests {
     #[test]
     fn conditions_narrow_or_widen_as_sets_and_numbers_say() {
         let with = |when: Vec<Condition>| GateDefinition {
+            settings: Default::default(),
             key: "g".into(),
             name: "G".into(),
             action_types: vec!["a.*".into()],

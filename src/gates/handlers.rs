@@ -78,6 +78,7 @@ async fn create(
     let key = form.key.trim().to_owned();
     let result = async {
         let definition = GateDefinition {
+            settings: Default::default(),
             key: key.clone(),
             name: form.name.trim().to_owned(),
             action_types: parse_action_types(&form.action_types),
