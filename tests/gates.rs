@@ -306,3 +306,124 @@ on_both_engines!(
     policy_editing,
     admins_edit_a_draft_and_a_second_admin_approves_a_loosening
 );
+
+async fn a_breaker_opens_on_corrections_raises_the_tier_and_an_admin_rearms_it(engine: Engine) {
+    let Some(t) = common::fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 4, 1, 5, now_ms()).await;
+    let agent = countersign::api::tokens::create_agent(
+        &t.db,
+        "sloppy-bot",
+        "",
+        &countersign::audit::repo::Actor::System,
+    )
+    .await
+    .unwrap();
+    let server = TestServer::start(t).await;
+    let db = server.db.db.clone();
+    let dana = server.signed_in("dana@example.com").await;
+    let alex = server.signed_in("alex@example.com").await;
+
+    // 20 refunds over 1,000 EUR wait for review; Dana rejects 4 and approves 16: 20% > 15%.
+    for i in 0..20 {
+        let r = submit(&server, &agent.token, &format!("big-{i}"), "2500.00").await;
+        assert_eq!(r["status"], "pending", "{r}");
+        let id = r["id"].as_str().unwrap();
+        let form: Vec<(&str, &str)> = if i < 4 {
+            vec![
+                ("state_version", "1"),
+                ("verdict", "reject"),
+                ("reason", "wrong order"),
+            ]
+        } else {
+            vec![("state_version", "1"), ("verdict", "approve")]
+        };
+        let res = dana
+            .post(server.url(&format!("/inbox/{id}/decide")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let open = common::count(&db, "breakers WHERE state = 'open'", &[]).await;
+        assert_eq!(
+            open,
+            if i < 19 { 0 } else { 2 },
+            "opens at the 20th decision, not before ({i})"
+        );
+    }
+    assert_eq!(
+        common::count(&db, "audit_events WHERE event_type = 'breaker_opened'", &[]).await,
+        2
+    );
+
+    // A small refund that would run on its own now waits for a reviewer, and says why.
+    let small = submit(&server, &agent.token, "small-1", "50.00").await;
+    assert_eq!(small["status"], "pending", "{small}");
+    assert_eq!(small["tier"], "review");
+    assert!(
+        small["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker open"),
+        "{small}"
+    );
+
+    // Admins see it and re-arm both breakers; then small refunds run on their own again.
+    let admin = alex
+        .get(server.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        admin.contains("data-testid=\"breakers\"") && admin.contains("sloppy-bot"),
+        "{admin}"
+    );
+    for gate in ["", "refunds"] {
+        let page = post_and_read(
+            &server,
+            &alex,
+            "/admin/breakers/rearm",
+            &[("agent", "sloppy-bot"), ("gate", gate)],
+        )
+        .await;
+        assert!(page.contains("re-armed"), "{page}");
+    }
+    let again = post_and_read(
+        &server,
+        &alex,
+        "/admin/breakers/rearm",
+        &[("agent", "sloppy-bot"), ("gate", "")],
+    )
+    .await;
+    assert!(again.contains("not open"), "{again}");
+    assert_eq!(
+        dana.post(server.url("/admin/breakers/rearm"))
+            .form(&[("agent", "sloppy-bot")])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        common::count(
+            &db,
+            "audit_events WHERE event_type = 'breaker_rearmed'",
+            &[]
+        )
+        .await,
+        2
+    );
+    let small = submit(&server, &agent.token, "small-2", "50.00").await;
+    assert_eq!(small["status"], "approved", "{small}");
+    server.stop().await;
+}
+on_both_engines!(
+    breakers,
+    a_breaker_opens_on_corrections_raises_the_tier_and_an_admin_rearms_it
+);

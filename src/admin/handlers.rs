@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/agents/{name}/revoke", post(agent_revoke))
         .route("/admin/agents/{name}/secret", post(agent_secret))
         .route("/admin/webhooks/{id}/redeliver", post(redeliver))
+        .route("/admin/breakers/rearm", post(rearm_breaker))
 }
 
 /// Why a request to an admin endpoint is turned away.
@@ -471,6 +472,51 @@ async fn redeliver(
         tx.commit().await.map_err(internal)?;
         state.notify_changed();
         Ok(notice(format!("Message {id} is being sent again.")))
+    }
+    .await;
+    done(&session, result).await
+}
+
+#[derive(Deserialize)]
+pub struct RearmForm {
+    agent: String,
+    #[serde(default)]
+    gate: String,
+}
+
+/// Closes an open circuit breaker; decisions before now no longer count towards it.
+async fn rearm_breaker(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    session: Session,
+    Form(form): Form<RearmForm>,
+) -> Response {
+    let result = async {
+        let ids: Option<(String, Option<String>)> = crate::on_db!(&state.db, |p| {
+            sqlx::query_as(
+            "SELECT a.id, (SELECT id FROM gates WHERE key = $2) FROM agents a WHERE a.name = $1"
+        )
+        .bind(&form.agent)
+        .bind(&form.gate)
+        .fetch_optional(p)
+        .await
+        })
+        .map_err(internal)?;
+        let Some((agent_id, gate_id)) = ids else {
+            return Err(format!("There is no agent {}.", form.agent));
+        };
+        let gate_id = if form.gate.is_empty() {
+            String::new()
+        } else {
+            gate_id.ok_or_else(|| format!("There is no gate {}.", form.gate))?
+        };
+        match crate::gates::breakers::rearm(&state.db, &admin.id, &agent_id, &gate_id, now_ms())
+            .await
+            .map_err(internal)?
+        {
+            true => Ok(notice(format!("Breaker for {} re-armed.", form.agent))),
+            false => Err("That breaker is not open.".to_owned()),
+        }
     }
     .await;
     done(&session, result).await

@@ -53,12 +53,24 @@ pub struct WebhookLine {
     pub created_at: i64,
 }
 
+/// An open circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerLine {
+    pub agent: String,
+    /// Empty for the agent-wide breaker.
+    pub gate: String,
+    pub since: i64,
+    pub decisions: i64,
+    pub corrections: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminData {
     pub users: Vec<UserLine>,
     pub teams: Vec<TeamLine>,
     pub agents: Vec<AgentLine>,
     pub webhooks: Vec<WebhookLine>,
+    pub breakers: Vec<BreakerLine>,
 }
 
 #[server]
@@ -111,7 +123,28 @@ fn Admin(o: AdminData) -> impl IntoView {
         .iter()
         .map(|u| (u.id.clone(), u.display_name.clone()))
         .collect();
+    let breakers = o.breakers.clone();
     view! {
+        {(!breakers.is_empty()).then(|| view! {
+            <section class="card alert" data-testid="breakers" role="alert">
+                <h2>"Circuit breakers open"</h2>
+                <p class="muted">"These agents' requests that would run on their own now wait for a reviewer (or are refused, where the gate says so). The full history is in the audit trail (breaker_opened, breaker_rearmed)."</p>
+                <ul>
+                    {breakers.into_iter().map(|b| view! {
+                        <li>
+                            <strong>{b.agent.clone()}</strong>
+                            {if b.gate.is_empty() { " (all gates)".to_owned() } else { format!(" at gate {}", b.gate) }}
+                            {format!(": {} of {} decisions rejected or edited; open since {}", b.corrections, b.decisions, crate::domain::time::iso_utc(b.since))}
+                            <form method="post" action="/admin/breakers/rearm" class="inline-form">
+                                <input type="hidden" name="agent" value=b.agent.clone()/>
+                                <input type="hidden" name="gate" value=b.gate.clone()/>
+                                <button type="submit">"Re-arm"</button>
+                            </form>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
         <h2>"People"</h2>
         <table class="inbox" data-testid="users-table">
             <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Teams"</th><th scope="col">"Roles and status"</th></tr></thead>

@@ -150,5 +150,20 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
                 },
             )
             .collect(),
+        breakers: breakers(db).await?,
     })
+}
+
+async fn breakers(db: &Db) -> Result<Vec<super::BreakerLine>, AppError> {
+    let open = crate::gates::breakers::open_breakers(db).await?;
+    Ok(open
+        .into_iter()
+        .map(|(agent, gate, row)| super::BreakerLine {
+            agent,
+            gate,
+            since: row.since.unwrap_or(0),
+            decisions: row.decisions.unwrap_or(0),
+            corrections: row.corrections.unwrap_or(0),
+        })
+        .collect())
 }

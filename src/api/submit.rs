@@ -209,16 +209,39 @@ async fn gate_and_store(
         risk_class: body.risk_class.as_deref(),
     };
     let crate::gates::repo::Gating {
-        evaluation,
-        explanation,
+        mut evaluation,
+        mut explanation,
         gate_id,
         gate_version,
         matched_rules: matched,
     } = live.gate(&facts);
-    let deciding = evaluation.deciding_gate();
-    let settings = deciding
-        .and_then(|g| live.policy.definition(&g.gate_key))
+    let deciding_key = evaluation.deciding_gate().map(|g| g.gate_key.clone());
+    let settings = deciding_key
+        .as_deref()
+        .and_then(|k| live.policy.definition(k))
         .map(|d| &d.settings);
+    // Open circuit breakers for this agent raise the tier (or refuse the request).
+    let (effect, why) = crate::gates::breakers::effect(
+        &state.db,
+        &agent.id,
+        gate_id.as_deref().zip(settings.map(|s| &s.breaker)),
+        evaluation.tier,
+    )
+    .await
+    .map_err(|e| Problem::from(crate::error::internal(e)))?;
+    if effect.refused || effect.raised {
+        evaluation.tier = effect.tier;
+        explanation = format!(
+            "{explanation}; {} because the {}",
+            if effect.refused {
+                "refused"
+            } else {
+                "raised to review"
+            },
+            why.join("; ")
+        );
+    }
+    let deciding = evaluation.deciding_gate();
     // A gate that names a payload schema refuses payloads that do not fit it, before anything
     // is stored; the first violation is named.
     if let Some(schema) = settings.and_then(|s| s.payload_schema.as_ref()) {

@@ -2,6 +2,8 @@
 //! drafts and maker-checker publishing.
 
 #[cfg(feature = "ssr")]
+pub mod breakers;
+#[cfg(feature = "ssr")]
 pub mod drafts;
 pub mod editor;
 #[cfg(feature = "ssr")]

@@ -234,7 +234,11 @@ pub async fn decide(
         now,
     )
     .await?;
+    let opened = crate::gates::breakers::after_decision(&mut tx, request_id, now).await?;
     tx.commit().await?;
+    for alert in opened {
+        tracing::warn!("{alert}");
+    }
     state.notify_changed();
     Ok(next)
 }

@@ -1,0 +1,17 @@
+-- Circuit breakers per agent (gate_id '') and per agent x gate: the current state only; their
+-- history is in the audit trail (breaker_opened, breaker_rearmed). Keep in step with the other
+-- dialect.
+
+CREATE TABLE breakers (
+    agent_id     TEXT NOT NULL REFERENCES agents(id),
+    gate_id      TEXT NOT NULL DEFAULT '',
+    state        TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+    since        BIGINT,
+    rate         DOUBLE PRECISION,
+    decisions    BIGINT,
+    corrections  BIGINT,
+    rearmed_at   BIGINT,
+    rearmed_by   TEXT REFERENCES users(id),
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (agent_id, gate_id)
+);
