@@ -427,3 +427,110 @@ on_both_engines!(
     breakers,
     a_breaker_opens_on_corrections_raises_the_tier_and_an_admin_rearms_it
 );
+
+fn settings_form<'a>(schema: &'a str, team: &'a str, rate: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("deadline_minutes", "120"),
+        ("reminder_before_minutes", "30"),
+        ("escalation_group", team),
+        ("auto_sample_rate", "0.05"),
+        (
+            "rejection_reasons",
+            "wrong-amount: Wrong amount\nno-evidence: Not enough evidence",
+        ),
+        ("payload_schema", schema),
+        ("breaker_rate_percent", rate),
+        ("breaker_window_minutes", "60"),
+        ("breaker_min_decisions", "20"),
+        ("breaker_on_open", "force_review"),
+    ]
+}
+
+async fn gate_settings_are_checked_and_a_payload_schema_guards_submissions(engine: Engine) {
+    let Some(t) = common::fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 5, 1, 5, now_ms()).await;
+    let agent = countersign::api::tokens::create_agent(
+        &t.db,
+        "schema-bot",
+        "",
+        &countersign::audit::repo::Actor::System,
+    )
+    .await
+    .unwrap();
+    let server = TestServer::start(t).await;
+    let db = server.db.db.clone();
+    let alex = server.signed_in("alex@example.com").await;
+    post_and_read(&server, &alex, "/gates/refunds/draft", &[]).await;
+    let saved = draft_definition(&db, "refunds").await.unwrap();
+    let schema = r#"{"type": "object", "required": ["order_id", "amount"], "properties": {"order_id": {"type": "string", "minLength": 3}}}"#;
+
+    for (form, expect) in [
+        (settings_form(schema, "nobody", "15"), "there is no team"),
+        (
+            settings_form(r#"{"type": "object", "colour": 1}"#, "", "15"),
+            "colour",
+        ),
+        (
+            settings_form("{not json", "", "15"),
+            "payload_schema: not JSON",
+        ),
+        (settings_form(schema, "", "100"), "settings.breaker.rate"),
+    ] {
+        let page = post_and_read(&server, &alex, "/gates/refunds/draft/settings", &form).await;
+        assert!(page.contains(expect), "{expect}: {page}");
+        assert_eq!(
+            draft_definition(&db, "refunds").await.unwrap(),
+            saved,
+            "nothing changed"
+        );
+    }
+    let page = post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/settings",
+        &settings_form(schema, "", "15"),
+    )
+    .await;
+    assert!(page.contains("Settings saved"), "{page}");
+    let page = post_and_read(&server, &alex, "/gates/refunds/draft/publish", &[]).await;
+    assert!(
+        page.contains("is live"),
+        "settings alone do not loosen tiers: {page}"
+    );
+
+    // The schema now refuses a payload that does not fit, naming the field; nothing is stored.
+    let before = common::count(&db, "action_requests", &[]).await;
+    let res = reqwest::Client::new()
+        .post(server.url("/api/v1/actions"))
+        .bearer_auth(&agent.token)
+        .header("idempotency-key", "short-id")
+        .json(&json!({
+            "action_type": "payment.refund",
+            "payload": {"order_id": "A1", "amount": "20.00"},
+            "amount": {"value": "20.00", "currency": "EUR"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["field"], "payload/order_id", "{problem}");
+    assert_eq!(common::count(&db, "action_requests", &[]).await, before);
+    // A fitting one passes, with the gate's 2-hour deadline when it waits for review.
+    let ok = submit(&server, &agent.token, "A-1234", "2500.00").await;
+    assert_eq!(ok["status"], "pending", "{ok}");
+    let deadline: Option<i64> = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT deadline_at - created_at FROM action_requests WHERE idempotency_key = 'A-1234'"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(deadline, Some(120 * 60_000));
+    server.stop().await;
+}
+on_both_engines!(
+    gate_settings,
+    gate_settings_are_checked_and_a_payload_schema_guards_submissions
+);

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gates/{key}/draft/rules/{rule}", post(update_rule))
         .route("/gates/{key}/draft/rules/{rule}/delete", post(delete_rule))
         .route("/gates/{key}/draft/json", post(import))
+        .route("/gates/{key}/draft/settings", post(settings))
         .route("/gates/{key}/draft/publish", post(publish))
         .route("/gates/{key}/draft/approve", post(approve))
         .route("/gates/{key}/draft/discard", post(discard))
@@ -365,4 +366,118 @@ async fn export(
             }
         },
     }
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    deadline_minutes: String,
+    reminder_before_minutes: String,
+    escalation_group: String,
+    auto_sample_rate: String,
+    rejection_reasons: String,
+    payload_schema: String,
+    breaker_rate_percent: String,
+    breaker_window_minutes: String,
+    breaker_min_decisions: String,
+    breaker_on_open: String,
+}
+
+/// Reads the settings form onto `s`; each bad field is named. The settings as a whole are
+/// validated again when the draft is checked against the live policy.
+fn read_settings(
+    form: &SettingsForm,
+    s: &mut crate::domain::gate_settings::GateSettings,
+) -> Result<(), String> {
+    use crate::domain::breaker::OnOpen;
+    use crate::domain::gate_settings::RejectionReason;
+    let minutes = |text: &str, field: &str| -> Result<Option<u32>, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        t.parse::<u32>()
+            .map(Some)
+            .map_err(|_| format!("settings.{field}: a whole number of minutes, not {t:?}"))
+    };
+    let number = |text: &str, field: &str| -> Result<f64, String> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("settings.{field}: a number, not {:?}", text.trim()))
+    };
+    s.deadline_minutes = minutes(&form.deadline_minutes, "deadline_minutes")?;
+    s.reminder_before_minutes = minutes(&form.reminder_before_minutes, "reminder_before_minutes")?;
+    s.escalation_group = Some(form.escalation_group.trim().to_owned()).filter(|g| !g.is_empty());
+    s.auto_sample_rate = number(&form.auto_sample_rate, "auto_sample_rate")?;
+    s.rejection_reasons = form
+        .rejection_reasons
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(':') {
+            Some((code, label)) => Ok(RejectionReason {
+                code: code.trim().to_owned(),
+                label: label.trim().to_owned(),
+            }),
+            None => Err(format!(
+                "settings.rejection_reasons: write each reason as code: label, not {l:?}"
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    s.payload_schema = match form.payload_schema.trim() {
+        "" => None,
+        text => Some(
+            serde_json::from_str(text)
+                .map_err(|e| format!("settings.payload_schema: not JSON: {e}"))?,
+        ),
+    };
+    s.breaker.rate = number(&form.breaker_rate_percent, "breaker.rate")? / 100.0;
+    s.breaker.window_ms = i64::from(
+        minutes(&form.breaker_window_minutes, "breaker.window_ms")?
+            .ok_or("settings.breaker.window_ms: give the window in minutes")?,
+    ) * 60_000;
+    s.breaker.min_decisions = minutes(&form.breaker_min_decisions, "breaker.min_decisions")?
+        .ok_or("settings.breaker.min_decisions: give a number of decisions")?;
+    s.breaker.on_open = match form.breaker_on_open.as_str() {
+        "refuse_all" => OnOpen::RefuseAll,
+        _ => OnOpen::ForceReview,
+    };
+    Ok(())
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    session: Session,
+    Path(key): Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    // The escalation team must exist (a typo would escalate to nobody).
+    if let Some(team) = Some(form.escalation_group.trim()).filter(|t| !t.is_empty()) {
+        let known: Result<Option<String>, _> = crate::on_db!(&state.db, |p| sqlx::query_scalar(
+            "SELECT id FROM teams WHERE name = $1"
+        )
+        .bind(team)
+        .fetch_optional(p)
+        .await);
+        match known {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let why = format!("settings.escalation_group: there is no team {team:?}");
+                return back(&session, &key, Err(DraftError::Refused(why))).await;
+            }
+            Err(e) => return back(&session, &key, Err(DraftError::Db(e))).await,
+        }
+    }
+    let result = drafts::edit_draft(
+        &state.db,
+        &admin.id,
+        &key,
+        |d| read_settings(&form, &mut d.settings),
+        now_ms(),
+    )
+    .await
+    .map(|_| "Settings saved in the draft.".to_owned());
+    back(&session, &key, result).await
 }

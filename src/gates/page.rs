@@ -293,7 +293,7 @@ fn Gate(g: GateDetail) -> impl IntoView {
                 }}
             </section>
         </div>
-        {editing.map(|d| view! { <Editor base=base.clone() d=d.definition/> })}
+        {editing.map(|d| view! { <Editor base=base.clone() d=d.definition/> }.into_any())}
         <section class="card" data-testid="history">
             <h2>"Version history"</h2>
             <ol class="history">
@@ -359,6 +359,7 @@ fn Editor(base: String, d: GateDefinition) -> impl IntoView {
                 <label>"Tier "{tier_select("tier", "review")}</label>
                 <button type="submit">"Add rule"</button>
             </form>
+            {view! { <Settings base=base.clone() s=d.settings.clone()/> }.into_any()}
             <details>
                 <summary>"Import JSON"</summary>
                 <form method="post" action=format!("{base}/draft/json") class="stack">
@@ -368,4 +369,49 @@ fn Editor(base: String, d: GateDefinition) -> impl IntoView {
             </details>
         </section>
     }
+}
+
+/// The gate's settings beyond rules: deadlines, escalation, reasons, schema, sampling, breaker.
+#[component]
+fn Settings(base: String, s: crate::domain::gate_settings::GateSettings) -> impl IntoView {
+    use crate::domain::breaker::OnOpen;
+    let num = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+    let reasons = s
+        .rejection_reasons
+        .iter()
+        .map(|r| format!("{}: {}", r.code, r.label))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let schema = s
+        .payload_schema
+        .as_ref()
+        .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+        .unwrap_or_default();
+    let refuse = s.breaker.on_open == OnOpen::RefuseAll;
+    view! {
+        <form method="post" action=format!("{base}/draft/settings") class="stack settings" data-testid="settings-form">
+            <h3>"Settings"</h3>
+            <div class="filters">
+                <label>"Deadline (minutes; empty for none) "<input type="number" min="1" name="deadline_minutes" value=num(s.deadline_minutes)/></label>
+                <label>"Remind before (minutes) "<input type="number" min="1" name="reminder_before_minutes" value=num(s.reminder_before_minutes)/></label>
+                <label>"Escalation team "<input type="text" name="escalation_group" value=s.escalation_group.clone().unwrap_or_default()/></label>
+                <label>"Sample of auto for review (0 to 1) "<input type="text" name="auto_sample_rate" value=s.auto_sample_rate.to_string()/></label>
+            </div>
+            <label>"Rejection reasons (one per line, code: label)"<textarea name="rejection_reasons" rows="4">{reasons}</textarea></label>
+            <label>"Payload schema (JSON Schema subset; empty for none)"<textarea name="payload_schema" rows="5">{schema}</textarea></label>
+            <div class="filters">
+                <label>"Breaker: open above (%) "<input type="text" name="breaker_rate_percent" value=format!("{}", s.breaker.rate * 100.0)/></label>
+                <label>"over (minutes) "<input type="number" min="1" name="breaker_window_minutes" value=(s.breaker.window_ms / 60_000).to_string()/></label>
+                <label>"with at least (decisions) "<input type="number" min="1" name="breaker_min_decisions" value=s.breaker.min_decisions.to_string()/></label>
+                <label>"then "
+                    <select name="breaker_on_open">
+                        <option value="force_review" selected=!refuse>"send auto and log to review"</option>
+                        <option value="refuse_all" selected=refuse>"refuse every request"</option>
+                    </select>
+                </label>
+            </div>
+            <button type="submit">"Save settings"</button>
+        </form>
+    }
+    .into_any()
 }
