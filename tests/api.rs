@@ -442,7 +442,7 @@ async fn webhooks_are_signed_and_retried_until_delivered(engine: Engine) {
         &id,
         1,
         Verdict::Reject {
-            reason_code: Some("policy".into()),
+            reason_code: Some("policy-violation".into()),
             reason: "Outside the refund policy".into(),
         },
     )
@@ -487,7 +487,7 @@ async fn webhooks_are_signed_and_retried_until_delivered(engine: Engine) {
         event["data"]["decision"]["reason"],
         "Outside the refund policy"
     );
-    assert_eq!(event["data"]["decision"]["reason_code"], "policy");
+    assert_eq!(event["data"]["decision"]["reason_code"], "policy-violation");
     assert_eq!(api.count("webhook_attempts").await, 3);
     assert_eq!(
         api.count("audit_events WHERE event_type = 'webhook_delivered'")

@@ -528,6 +528,67 @@ async fn gate_settings_are_checked_and_a_payload_schema_guards_submissions(engin
     .await
     .unwrap());
     assert_eq!(deadline, Some(120 * 60_000));
+
+    // Deciding follows the gate's settings: an edit must fit the schema, a reason code must be
+    // one of the gate's, and only eligible roles decide (Alex is an admin, not a reviewer).
+    use countersign::accounts::{CurrentUser, Role};
+    use countersign::requests::lifecycle::{decide, Verdict};
+    let id = ok["id"].as_str().unwrap();
+    let dana = CurrentUser {
+        id: "usr_dana".into(),
+        email: "dana@example.com".into(),
+        display_name: "Dana Whitfield".into(),
+        roles: vec![Role::Reviewer],
+    };
+    let edit = json!({"order_id": "A", "amount": "2000.00"});
+    let err = decide(&server.state, &dana, id, 1, Verdict::ApproveWithEdit(edit))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("order_id") || format!("{err:?}").contains("order_id"),
+        "{err:?}"
+    );
+    let err = decide(
+        &server.state,
+        &dana,
+        id,
+        1,
+        Verdict::Reject {
+            reason_code: Some("bogus".into()),
+            reason: String::new(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:?}").contains("rejection reasons"), "{err:?}");
+    let page = post_and_read(
+        &server,
+        &alex,
+        &format!("/inbox/{id}/decide"),
+        &[("state_version", "1"), ("verdict", "approve")],
+    )
+    .await;
+    assert!(
+        page.contains("This gate is decided by people with the role reviewer or senior_reviewer"),
+        "{page}"
+    );
+    assert_eq!(
+        common::count(&db, "decisions WHERE request_id = $1", &[id]).await,
+        0,
+        "nothing decided"
+    );
+    let decided = decide(
+        &server.state,
+        &dana,
+        id,
+        1,
+        Verdict::Reject {
+            reason_code: Some("wrong-amount".into()),
+            reason: String::new(),
+        },
+    )
+    .await;
+    assert!(decided.is_ok(), "{decided:?}");
     server.stop().await;
 }
 on_both_engines!(

@@ -7,6 +7,8 @@ pub mod breakers;
 pub mod drafts;
 pub mod editor;
 #[cfg(feature = "ssr")]
+pub mod eligibility;
+#[cfg(feature = "ssr")]
 pub mod handlers;
 pub mod page;
 #[cfg(feature = "ssr")]

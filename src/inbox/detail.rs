@@ -50,6 +50,8 @@ pub struct RequestDetail {
     pub cannot_decide: Option<String>,
     pub now: i64,
     pub flash_error: Option<String>,
+    /// The gate's preset reasons for rejecting: (code, label).
+    pub rejection_reasons: Vec<(String, String)>,
 }
 
 #[server]
@@ -207,6 +209,14 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                         </form>
                         <form method="post" action=action class="stack decide">
                             <input type="hidden" name="state_version" value=d.state_version.to_string()/>
+                            {(!d.rejection_reasons.is_empty()).then(|| view! {
+                                <label>"Reason "
+                                    <select name="reason_code">
+                                        <option value="">"(choose, or write one below)"</option>
+                                        {d.rejection_reasons.iter().map(|(code, label)| view! { <option value=code.clone()>{label.clone()}</option> }).collect_view()}
+                                    </select>
+                                </label>
+                            })}
                             <label>"Reason for rejecting (sent to the agent)"
                                 <textarea name="reason" rows="3" maxlength="2000"></textarea>
                             </label>

@@ -23,6 +23,8 @@ pub struct DecideForm {
     verdict: String,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    reason_code: Option<String>,
 }
 
 async fn decide_form(
@@ -38,7 +40,7 @@ async fn decide_form(
     let verdict = match form.verdict.as_str() {
         "approve" => Ok(Verdict::Approve),
         "reject" => Ok(Verdict::Reject {
-            reason_code: None,
+            reason_code: form.reason_code.filter(|c| !c.is_empty()),
             reason: form.reason.unwrap_or_default().chars().take(2000).collect(),
         }),
         _ => Err(AppError::invalid("verdict", "choose approve or reject")),

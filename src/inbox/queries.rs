@@ -217,10 +217,15 @@ pub async fn request_detail(
         .acting_for
         .as_deref()
         .is_some_and(|a| a == user.id || a.eq_ignore_ascii_case(&user.email));
+    let settings = crate::gates::eligibility::settings_of(db, id).await?;
+    let teams = crate::gates::eligibility::teams_of(db, &user.id).await?;
+    let ineligible = crate::gates::eligibility::why_not(&settings, user, &teams);
     let cannot_decide = if !user.may_decide() {
         Some("You can read this request; your role does not decide.".to_owned())
     } else if acting_for_me {
         Some("This request acts on your behalf, so someone else must review it.".to_owned())
+    } else if let Some(why) = ineligible {
+        Some(why)
     } else if r.tier == "dual" {
         Some(
             "This request needs two independent reviewers; dual review is not available yet."
@@ -267,6 +272,11 @@ pub async fn request_detail(
             })
             .collect(),
         cannot_decide,
+        rejection_reasons: settings
+            .rejection_reasons
+            .into_iter()
+            .map(|r| (r.code, r.label))
+            .collect(),
         now: crate::server::now_ms(),
         flash_error: None,
     })

@@ -162,6 +162,11 @@ pub async fn decide(
             "This request needs two independent reviewers (dual review).".into(),
         ));
     }
+    let settings = crate::gates::eligibility::settings_of_tx(&mut tx, request_id).await?;
+    let teams = crate::gates::eligibility::teams_of_tx(&mut tx, &reviewer.id).await?;
+    if let Some(why) = crate::gates::eligibility::why_not(&settings, reviewer, &teams) {
+        return Err(AppError::Conflict(why));
+    }
     let original: Value = serde_json::from_str(&current.payload).map_err(crate::error::internal)?;
     let (kind, next, edited, reason_code, reason) = match &verdict {
         Verdict::Approve => ("approve", Status::Approved, None, None, None),
@@ -171,6 +176,17 @@ pub async fn decide(
                     "payload",
                     "the edit changes nothing; approve it as proposed",
                 ));
+            }
+            // An edit must fit the gate's payload schema, like the proposal did.
+            if let Some(schema) = &settings.payload_schema {
+                let compiled = crate::domain::payload_schema::compile(schema)
+                    .map_err(|e| crate::error::internal(format!("stored schema: {e:?}")))?;
+                if let Err(v) = crate::domain::payload_schema::validate(&compiled, p) {
+                    return Err(AppError::invalid(
+                        format!("payload{}", v[0].path),
+                        format!("does not fit the gate's payload schema: {}", v[0].message),
+                    ));
+                }
             }
             (
                 "approve_with_edit",
@@ -184,6 +200,14 @@ pub async fn decide(
             reason_code,
             reason,
         } => {
+            if let Some(code) = reason_code {
+                if !settings.rejection_reasons.iter().any(|r| &r.code == code) {
+                    return Err(AppError::invalid(
+                        "reason_code",
+                        format!("{code:?} is not one of this gate's rejection reasons"),
+                    ));
+                }
+            }
             if reason.trim().is_empty() && reason_code.is_none() {
                 return Err(AppError::invalid(
                     "reason",
