@@ -419,6 +419,22 @@ async fn a_breaker_opens_on_corrections_raises_the_tier_and_an_admin_rearms_it(e
         .await,
         2
     );
+    let admin = alex
+        .get(server.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !admin.contains("data-testid=\"breakers\""),
+        "no breaker is open any more"
+    );
+    assert!(
+        admin.contains("re-armed (all gates) by Alex") && admin.contains("opened (one gate)"),
+        "the agent's breaker history: {admin}"
+    );
     let small = submit(&server, &agent.token, "small-2", "50.00").await;
     assert_eq!(small["status"], "approved", "{small}");
     server.stop().await;

@@ -38,6 +38,8 @@ pub struct AgentLine {
     pub requests: i64,
     /// The first characters of each active token, to tell them apart.
     pub active_tokens: Vec<String>,
+    /// The agent's circuit breaker history, newest first, from the audit trail.
+    pub breaker_history: Vec<String>,
 }
 
 /// One outgoing webhook message and how its delivery went.
@@ -229,7 +231,13 @@ fn Admin(o: AdminData) -> impl IntoView {
                     let agent = a.name.clone();
                     view! {
                         <tr data-agent=agent>
-                            <td><code>{a.name}</code></td>
+                            <td><code>{a.name}</code>
+                                {(!a.breaker_history.is_empty()).then(|| view! {
+                                    <details class="breaker-history"><summary>"Breaker history"</summary>
+                                        <ul>{a.breaker_history.iter().map(|h| view! { <li>{h.clone()}</li> }).collect_view()}</ul>
+                                    </details>
+                                })}
+                            </td>
                             <td>{a.description}</td>
                             <td>{crate::inbox::group_digits(a.requests)}</td>
                             <td>{if a.active_tokens.is_empty() { "none".to_owned() } else { a.active_tokens.iter().map(|p| format!("{p}…")).collect::<Vec<_>>().join(", ") }}</td>

@@ -23,7 +23,48 @@ type Rows = (
     Vec<Pair>,
 );
 
+/// (agent name, sentence) for the latest breaker events, newest first.
+async fn breaker_history(db: &Db) -> Result<Vec<(String, String)>, AppError> {
+    let rows: Vec<(i64, String, String, Option<String>)> = on_db!(db, |p| sqlx::query_as(
+        "SELECT e.occurred_at, e.event_type, e.detail, u.display_name FROM audit_events e \
+         LEFT JOIN users u ON e.actor_kind = 'user' AND u.id = e.actor_id \
+         WHERE e.event_type IN ('breaker_opened', 'breaker_rearmed') ORDER BY e.seq DESC LIMIT 200"
+    )
+    .fetch_all(p)
+    .await)?;
+    let names: Vec<(String, String)> =
+        on_db!(db, |p| sqlx::query_as("SELECT id, name FROM agents")
+            .fetch_all(p)
+            .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(at, kind, detail, by)| {
+            let d: serde_json::Value = serde_json::from_str(&detail).ok()?;
+            let agent = names
+                .iter()
+                .find(|(id, _)| d["agent_id"] == id.as_str())?
+                .1
+                .clone();
+            let scope = d["gate_id"]
+                .as_str()
+                .map(|_| " (one gate)")
+                .unwrap_or(" (all gates)");
+            let when = crate::domain::time::iso_utc(at);
+            let line = if kind == "breaker_opened" {
+                format!(
+                    "{when}: opened{scope}, {} of {} decisions rejected or edited",
+                    d["corrections"], d["decisions"]
+                )
+            } else {
+                format!("{when}: re-armed{scope} by {}", by.unwrap_or_default())
+            };
+            Some((agent, line))
+        })
+        .collect())
+}
+
 pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
+    let history = breaker_history(db).await?;
     let (users, roles, memberships, teams, agents, tokens): Rows = on_db!(db, |p| {
         let users = sqlx::query_as(
             "SELECT id, display_name, email, disabled FROM users ORDER BY display_name",
@@ -119,6 +160,11 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
         agents: agents
             .into_iter()
             .map(|(name, description, requests)| AgentLine {
+                breaker_history: history
+                    .iter()
+                    .filter(|(agent, _)| *agent == name)
+                    .map(|(_, line)| line.clone())
+                    .collect(),
                 active_tokens: tokens
                     .iter()
                     .filter(|(a, _)| *a == name)

@@ -258,6 +258,32 @@ fn compile_condition(path: &str, c: &Condition) -> Result<CompiledCondition, Pol
     })
 }
 
+/// Conditions of one rule that can never hold together (for a request that states the
+/// attributes), which would make the rule dead weight an admin believes is guarding something.
+fn contradiction(when: &[Condition]) -> Option<String> {
+    fn lists(c: &Condition) -> Option<(&'static str, &Vec<String>)> {
+        match c {
+            Condition::CustomerTierIn { tiers } => Some(("customer tier", tiers)),
+            Condition::RiskClassIn { classes } => Some(("risk class", classes)),
+            Condition::AgentIn { agents } => Some(("agent", agents)),
+            _ => None,
+        }
+    }
+    for (i, a) in when.iter().enumerate() {
+        let Some((what, xs)) = lists(a) else { continue };
+        for b in &when[i + 1..] {
+            if let Some((other, ys)) = lists(b) {
+                if other == what && !xs.iter().any(|x| ys.contains(x)) {
+                    return Some(format!(
+                        "two {what} conditions with nothing in common can never both hold"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Validates gate definitions (each with its version) into an evaluable policy.
 pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError> {
     let mut compiled = Vec::with_capacity(gates.len());
@@ -327,6 +353,9 @@ pub fn compile(gates: Vec<(GateDefinition, i64)>) -> Result<Policy, PolicyError>
                         rule.tier, definition.base_tier
                     ),
                 ));
+            }
+            if let Some(problem) = contradiction(&rule.when) {
+                return Err(invalid(format!("{rp}.when"), problem));
             }
             let conds = rule
                 .when
@@ -680,6 +709,20 @@ mod tests {
             .to_string()
             .contains("two gates share this key"));
 
+        let contradictory = serde_json::from_value::<GateDefinition>(serde_json::json!({
+            "key": "x", "name": "X", "action_types": ["a"], "base_tier": "auto", "rules": [
+                {"key": "r", "when": [
+                    {"attribute": "customer_tier_in", "tiers": ["smb"]},
+                    {"attribute": "customer_tier_in", "tiers": ["enterprise"]}
+                ], "tier": "review"}
+            ]
+        }))
+        .unwrap();
+        let err = compile(vec![(contradictory, 1)]).unwrap_err().to_string();
+        assert!(
+            err.contains("rules[0].when") && err.contains("never both hold"),
+            "{err}"
+        );
         let unknown_field = serde_json::from_value::<GateDefinition>(serde_json::json!({
             "key": "x", "name": "X", "action_types": ["a"], "base_tier": "auto", "colour": "red"
         }));
@@ -751,6 +794,7 @@ pub(crate) mod properties {
                 base_tier: base,
                 rules: rules
                     .into_iter()
+                    .filter(|(when, _)| super::contradiction(when).is_none())
                     .enumerate()
                     .map(|(i, (when, step))| RuleDefinition {
                         key: format!("r{i}"),
@@ -834,6 +878,7 @@ pub(crate) mod properties {
             a in gate("a"), b in gate("b"), extra in prop::collection::vec(condition(), 1..3),
             extra_step in 1usize..4, f in facts()
         ) {
+            prop_assume!(super::contradiction(&extra).is_none());
             let before = compile(vec![(a.clone(), 1), (b.clone(), 1)]).unwrap();
             let mut a2 = a.clone();
             let base_index = Tier::ALL.iter().position(|t| *t == a2.base_tier).unwrap();
