@@ -147,6 +147,11 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     config.audit_key_file = audit_key_path(cli);
     config.audit_retention_days = args.audit_retention_days;
     config.checkpoint_every_events = args.checkpoint_every_events;
+    if let Some(url) = &args.public_url {
+        config.public_url = url.trim_end_matches('/').to_owned();
+    }
+    config.smtp_url = args.smtp_url.clone();
+    config.smtp_from = args.smtp_from.clone();
     let db = open_database(cli).await?;
     let listener = http::bind(&config).await?;
     let addr = listener.local_addr()?;

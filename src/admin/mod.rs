@@ -55,6 +55,19 @@ pub struct WebhookLine {
     pub created_at: i64,
 }
 
+/// One notification to a person and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationLine {
+    pub kind: String,
+    pub to: String,
+    pub request_id: Option<String>,
+    /// delivered, retrying or gave up
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
 /// An open circuit breaker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakerLine {
@@ -73,6 +86,7 @@ pub struct AdminData {
     pub agents: Vec<AgentLine>,
     pub webhooks: Vec<WebhookLine>,
     pub breakers: Vec<BreakerLine>,
+    pub notifications: Vec<NotificationLine>,
 }
 
 #[server]
@@ -260,6 +274,27 @@ fn Admin(o: AdminData) -> impl IntoView {
             </form>
         </details>
 
+        <h2>"Notifications"</h2>
+        {if o.notifications.is_empty() {
+            view! { <p class="muted">"No notifications yet. Reminders and escalations appear here with their delivery state."</p> }.into_any()
+        } else {
+            view! {
+                <table class="inbox" data-testid="notifications-table">
+                    <thead><tr><th scope="col">"When (UTC)"</th><th scope="col">"What"</th><th scope="col">"To"</th><th scope="col">"Request"</th><th scope="col">"Delivery"</th></tr></thead>
+                    <tbody>
+                        {o.notifications.clone().into_iter().map(|n| view! {
+                            <tr>
+                                <td>{crate::domain::time::iso_utc(n.created_at)}</td>
+                                <td>{n.kind.replace('_', " ")}</td>
+                                <td>{n.to}</td>
+                                <td>{n.request_id.map(|id| view! { <a href=format!("/inbox/{id}")>{id.clone()}</a> })}</td>
+                                <td>{format!("{} after {} attempt(s)", n.state, n.attempts)}{n.last_error.map(|e| format!(": {e}"))}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
         <h2>"Webhook deliveries"</h2>
         {if o.webhooks.is_empty() {
             view! { <p class="muted">"No webhooks sent yet. Agents that give a callback_url get one for every decision."</p> }.into_any()

@@ -197,6 +197,7 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
             )
             .collect(),
         breakers: breakers(db).await?,
+        notifications: notifications(db).await?,
     })
 }
 
@@ -211,5 +212,52 @@ async fn breakers(db: &Db) -> Result<Vec<super::BreakerLine>, AppError> {
             decisions: row.decisions.unwrap_or(0),
             corrections: row.corrections.unwrap_or(0),
         })
+        .collect())
+}
+
+/// The latest notifications with their delivery state (the delivery log).
+async fn notifications(db: &Db) -> Result<Vec<super::NotificationLine>, AppError> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = on_db!(db, |p| {
+        sqlx::query_as(
+        "SELECT kind, channel, request_id, delivered_at, gave_up_at, attempts, last_error, created_at \
+         FROM notifications ORDER BY created_at DESC, id DESC LIMIT 50"
+    )
+    .fetch_all(p)
+    .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(kind, channel, request_id, delivered, gave_up, attempts, last_error, created_at)| {
+                let to = serde_json::from_str::<serde_json::Value>(&channel)
+                    .ok()
+                    .and_then(|c| c["to"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "(channel)".into());
+                super::NotificationLine {
+                    kind,
+                    to,
+                    request_id,
+                    state: match (delivered, gave_up) {
+                        (Some(_), _) => "delivered",
+                        (None, Some(_)) => "gave up",
+                        (None, None) => "waiting",
+                    }
+                    .to_owned(),
+                    attempts,
+                    last_error,
+                    created_at,
+                }
+            },
+        )
         .collect())
 }

@@ -14,6 +14,7 @@
 pub mod channels;
 pub mod formats;
 pub mod message;
+pub mod outbox;
 pub mod payload;
 pub mod text;
 

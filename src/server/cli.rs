@@ -160,6 +160,24 @@ pub struct ServeArgs {
     #[arg(long, env = "COUNTERSIGN_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub audit_retention_days: Option<u32>,
 
+    /// The address people reach this server at, for links in notifications
+    /// (default: http://BIND).
+    #[arg(long, env = "COUNTERSIGN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Send email notifications through this SMTP server: smtp://host:port, or
+    /// smtps://user:password@host:port (without it, notifications wait undelivered).
+    #[arg(long, env = "COUNTERSIGN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender address of email notifications.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_SMTP_FROM",
+        default_value = "countersign@localhost"
+    )]
+    pub smtp_from: String,
+
     /// Write a signed audit checkpoint after this many new events (or every 10 minutes).
     #[arg(long, env = "COUNTERSIGN_CHECKPOINT_EVERY_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=10_000_000))]
     pub checkpoint_every_events: i64,

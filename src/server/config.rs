@@ -43,6 +43,12 @@ pub struct Config {
     /// How long audit events are meant to be kept; `None` (the default) is forever. Countersign
     /// never deletes events itself: past this age they are only reported, for archiving.
     pub audit_retention_days: Option<u32>,
+    /// The address people reach this server at, for links in notifications.
+    pub public_url: String,
+    /// Where email notifications are sent from: `smtp://host:port` (or `smtps://…`); `None`
+    /// keeps them in the outbox, marked undeliverable, visible in the delivery log.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
 
 /// How long an escalated request waits for the escalation group before it expires.
@@ -82,6 +88,9 @@ impl Config {
             checkpoint_every_events: 1_000,
             checkpoint_every: Duration::from_secs(10 * 60),
             audit_retention_days: None,
+            public_url: format!("http://{bind}"),
+            smtp_url: None,
+            smtp_from: "countersign@localhost".to_owned(),
         }
     }
 }

@@ -31,12 +31,81 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = deliver_due_webhooks(&state).await {
                 tracing::error!("webhook delivery round failed: {e:#}");
             }
+            if let Err(e) = remind_due(&state).await {
+                tracing::error!("reminder round failed: {e:#}");
+            }
+            if let Err(e) = crate::notify::outbox::deliver_due(&state, ROUND).await {
+                tracing::error!("notification delivery round failed: {e:#}");
+            }
             if let Err(e) = sign_checkpoint_if_due(&state).await {
                 tracing::error!("audit checkpoint failed: {e:#}");
             }
             let _ = tokio::time::timeout(state.config.job_interval, changes.changed()).await;
         }
     })
+}
+
+/// Sends each open request's reminder once, when its gate's reminder time before the deadline
+/// has come: to everyone who may decide it. Looks at the 200 nearest deadlines per round.
+pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let candidates: Vec<(String, i64, Option<String>)> = on_db!(&state.db, |p| sqlx::query_as(
+        "SELECT r.id, r.deadline_at, v.definition FROM action_requests r \
+         LEFT JOIN gate_versions v ON v.gate_id = r.gate_id AND v.version = r.gate_version \
+         WHERE r.status IN ('pending', 'in_review') AND r.reminded_at IS NULL \
+         AND r.deadline_at IS NOT NULL AND r.deadline_at > $1 ORDER BY r.deadline_at LIMIT 200"
+    )
+    .bind(now)
+    .fetch_all(p)
+    .await)?;
+    let mut sent = 0;
+    for (id, deadline, definition) in candidates {
+        let settings = definition
+            .and_then(|d| serde_json::from_str::<crate::domain::policy::GateDefinition>(&d).ok())
+            .map(|d| d.settings)
+            .unwrap_or_default();
+        let Some(before) = settings.reminder_before_minutes else {
+            continue;
+        };
+        if deadline - i64::from(before) * 60_000 > now {
+            continue;
+        }
+        let mut tx = state.db.begin_write().await?;
+        let claimed = on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE action_requests SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL"
+        )
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if claimed == 0 {
+            continue; // another process sent it
+        }
+        let to = crate::notify::outbox::eligible_reviewers(&mut tx, &settings).await?;
+        let summary = crate::notify::outbox::summary_of(&mut tx, &id).await?;
+        crate::notify::outbox::enqueue(
+            &mut tx,
+            state,
+            crate::notify::NotificationKind::Reminder,
+            &summary,
+            &to,
+            now,
+        )
+        .await?;
+        append(
+            &mut tx,
+            &Actor::System,
+            "reminder_sent",
+            Some(&id),
+            json!({"deadline": deadline, "minutes_before": before, "notified": to.iter().map(|(u, _)| u).collect::<Vec<_>>()}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        sent += 1;
+    }
+    Ok(sent)
 }
 
 /// Signs the head of the audit chain when enough events or time have passed since the last
@@ -112,7 +181,27 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
             },
         )
         .await?;
+        let mut escalated_to: Vec<String> = Vec::new();
         if escalating {
+            // The gate's escalation team hears about it (senior reviewers when it names none).
+            let settings = crate::gates::eligibility::settings_of_tx(&mut tx, &r.id).await?;
+            let to = match &settings.escalation_group {
+                Some(team) => crate::notify::outbox::team_members(&mut tx, team).await?,
+                None => crate::notify::outbox::senior_reviewers(&mut tx).await?,
+            };
+            let mut summary = crate::notify::outbox::summary_of(&mut tx, &r.id).await?;
+            summary.deadline_at_ms = Some(now + window);
+            summary.reason = Some(reason.to_owned());
+            crate::notify::outbox::enqueue(
+                &mut tx,
+                state,
+                crate::notify::NotificationKind::Escalated,
+                &summary,
+                &to,
+                now,
+            )
+            .await?;
+            escalated_to = to.into_iter().map(|(id, _)| id).collect();
             on_tx!(&mut tx, |c| {
                 sqlx::query(
                 "UPDATE action_requests SET status = 'escalated', deadline_at = $2, updated_at = $3 WHERE id = $1"
@@ -139,7 +228,7 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
             &Actor::System,
             if escalating { "escalated" } else { "expired" },
             Some(&r.id),
-            json!({"reason": reason, "state_version": r.state_version, "new_deadline": escalating.then_some(now + window)}),
+            json!({"reason": reason, "state_version": r.state_version, "new_deadline": escalating.then_some(now + window), "notified": escalated_to}),
             now,
         )
         .await?;

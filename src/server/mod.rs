@@ -26,12 +26,21 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Signs audit checkpoints and evidence bundles.
     pub audit_key: Arc<crate::audit::signing::AuditKey>,
+    /// Sends email notifications, when SMTP is configured.
+    pub mailer: Option<Arc<crate::notify::Mailer>>,
 }
 
 impl AppState {
     /// Fails when the audit signing key cannot be read or created.
     pub fn new(db: Db, config: config::Config) -> anyhow::Result<AppState> {
         let audit_key = crate::audit::signing::AuditKey::load_or_create(&config.audit_key_file)?;
+        let mailer = match &config.smtp_url {
+            Some(url) => Some(Arc::new(crate::notify::Mailer::new(
+                url,
+                &config.smtp_from,
+            )?)),
+            None => None,
+        };
         Ok(AppState {
             db,
             leptos_options: http::leptos_options(&config),
@@ -39,6 +48,7 @@ impl AppState {
             changes: Arc::new(tokio::sync::watch::channel(0).0),
             http: jobs::webhook_client(),
             audit_key: Arc::new(audit_key),
+            mailer,
         })
     }
 

@@ -127,6 +127,7 @@ impl TestServer {
         tweak(&mut config);
         let listener = http::bind(&config).await.expect("bind random port");
         let addr = listener.local_addr().unwrap();
+        config.public_url = format!("http://{addr}");
         let state = countersign::server::AppState::new(db.db.clone(), config).expect("app state");
         let app = http::router(state.clone());
         let jobs = countersign::server::jobs::spawn(state.clone());

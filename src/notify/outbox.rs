@@ -1,0 +1,257 @@
+//! Notifications through a transactional outbox: enqueued in the same transaction as the event
+//! that causes them (a reminder, an escalation), delivered by the job loop with retries, each
+//! attempt's result kept for the admin delivery log. A failing channel never blocks anything.
+
+use super::{deliver, prepare, render, Channel, NotificationKind, PayloadPolicy, RequestSummary};
+use crate::domain::gate_settings::GateSettings;
+use crate::server::db::Tx;
+use crate::server::{now_ms, AppState};
+use crate::{on_db, on_tx};
+
+/// Someone to notify: (user id, email).
+pub type Recipient = (String, String);
+
+/// What a request looks like in a notification.
+pub async fn summary_of(tx: &mut Tx, request_id: &str) -> Result<RequestSummary, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<i64>,
+        String,
+        String,
+    );
+    let r: Row = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT r.title, r.action_type, a.name, r.amount_minor, r.currency, r.counterparty, \
+         r.explanation, r.tier, r.deadline_at, r.status, r.payload FROM action_requests r \
+         JOIN agents a ON a.id = r.agent_id WHERE r.id = $1"
+    )
+    .bind(request_id)
+    .fetch_one(&mut *c)
+    .await)?;
+    let (
+        title,
+        action_type,
+        agent,
+        minor,
+        currency,
+        counterparty,
+        explanation,
+        tier,
+        deadline,
+        status,
+        payload,
+    ) = r;
+    Ok(RequestSummary {
+        id: request_id.to_owned(),
+        title: if title.is_empty() {
+            action_type.clone()
+        } else {
+            title
+        },
+        action_type,
+        agent,
+        amount: crate::domain::policy::money_fact(minor, currency.as_deref())
+            .map(|m| m.to_string()),
+        counterparty,
+        explanation,
+        tier,
+        deadline_at_ms: deadline,
+        status,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+        decided_by: None,
+        reason: None,
+    })
+}
+
+/// Active people who may decide under `settings` (their roles, and teams when listed).
+pub async fn eligible_reviewers(
+    tx: &mut Tx,
+    settings: &GateSettings,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT u.id, u.email, r.role FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE u.disabled = FALSE ORDER BY u.id"
+    )
+    .fetch_all(&mut *c)
+    .await)?;
+    let memberships: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id"
+    )
+    .fetch_all(&mut *c)
+    .await)?;
+    let mut out: Vec<Recipient> = Vec::new();
+    for (id, email, role) in rows {
+        let teams: Vec<&str> = memberships
+            .iter()
+            .filter(|(u, _)| *u == id)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        if settings.is_eligible(&[role.as_str()], &teams) && !out.iter().any(|(u, _)| *u == id) {
+            out.push((id, email));
+        }
+    }
+    Ok(out)
+}
+
+/// Active members of the team named `team`.
+pub async fn team_members(tx: &mut Tx, team: &str) -> Result<Vec<Recipient>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT u.id, u.email FROM team_members m JOIN teams t ON t.id = m.team_id \
+         JOIN users u ON u.id = m.user_id WHERE t.name = $1 AND u.disabled = FALSE ORDER BY u.id"
+    )
+    .bind(team)
+    .fetch_all(&mut *c)
+    .await)
+}
+
+/// Active senior reviewers: who hears about escalations when a gate names no team.
+pub async fn senior_reviewers(tx: &mut Tx) -> Result<Vec<Recipient>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT u.id, u.email FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE r.role = 'senior_reviewer' AND u.disabled = FALSE ORDER BY u.id"
+    )
+    .fetch_all(&mut *c)
+    .await)
+}
+
+/// Enqueues `kind` about `summary` for each recipient, by email, in the caller's transaction.
+pub async fn enqueue(
+    tx: &mut Tx,
+    state: &AppState,
+    kind: NotificationKind,
+    summary: &RequestSummary,
+    to: &[Recipient],
+    now: i64,
+) -> Result<usize, sqlx::Error> {
+    let n = render(kind, summary, &state.config.public_url, now);
+    for (user_id, email) in to {
+        let channel = Channel::Email { to: email.clone() };
+        let prepared = prepare(&channel, &n, summary, &PayloadPolicy::default());
+        on_tx!(tx, |c| {
+            sqlx::query(
+            "INSERT INTO notifications (id, kind, request_id, user_id, channel, prepared, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        )
+        .bind(crate::server::ids::new_id("ntf"))
+        .bind(kind.as_str())
+        .bind(&summary.id)
+        .bind(user_id)
+        .bind(serde_json::to_string(&channel).unwrap_or_default())
+        .bind(serde_json::to_string(&prepared).unwrap_or_default())
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        })?;
+    }
+    Ok(to.len())
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    id: String,
+    channel: String,
+    prepared: String,
+    attempts: i64,
+}
+
+const LEASE_MS: i64 = 20_000;
+
+async fn claim_next(state: &AppState, now: i64) -> Result<Option<Due>, sqlx::Error> {
+    let select = "SELECT id, channel, prepared, attempts FROM notifications \
+         WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+         AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT 1";
+    let mut tx = state.db.begin_write().await?;
+    let due: Option<Due> = match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as(select)
+                .bind(now)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_as(&format!("{select} FOR UPDATE SKIP LOCKED"))
+                .bind(now)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+    };
+    if let Some(d) = &due {
+        on_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE notifications SET locked_until = $2 WHERE id = $1"
+        )
+        .bind(&d.id)
+        .bind(now + LEASE_MS)
+        .execute(&mut *c)
+        .await
+        .map(|_| ()))?;
+    }
+    tx.commit().await?;
+    Ok(due)
+}
+
+/// Delivers due notifications (at most `limit`); returns how many were attempted.
+pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
+    let mut attempted = 0;
+    while attempted < limit {
+        let Some(due) = claim_next(state, now_ms()).await? else {
+            break;
+        };
+        attempted += 1;
+        let outcome = match (
+            serde_json::from_str::<Channel>(&due.channel),
+            serde_json::from_str::<super::Prepared>(&due.prepared),
+        ) {
+            (Ok(channel), Ok(prepared)) => deliver(
+                &channel,
+                &due.id,
+                &prepared,
+                &state.http,
+                state.mailer.as_deref(),
+            )
+            .await
+            .map(|_| ()),
+            _ => Err(super::DeliveryError::WrongFormat),
+        };
+        let now = now_ms();
+        let attempt = due.attempts + 1;
+        let schedule = &state.config.webhook_schedule;
+        let (delivered, gave_up, error) = match &outcome {
+            Ok(()) => (true, false, None),
+            Err(e) => (
+                false,
+                e.is_permanent() || attempt as usize >= schedule.len(),
+                Some(e.to_string()),
+            ),
+        };
+        let next = schedule
+            .get(attempt as usize)
+            .map(|d| now + d.as_millis() as i64)
+            .unwrap_or(now);
+        on_db!(&state.db, |p| sqlx::query(
+            "UPDATE notifications SET attempts = $2, locked_until = NULL, next_attempt_at = $3, \
+             delivered_at = CASE WHEN $4 THEN $5 ELSE NULL END, \
+             gave_up_at = CASE WHEN $6 THEN $5 ELSE NULL END, last_error = $7 WHERE id = $1"
+        )
+        .bind(&due.id)
+        .bind(attempt)
+        .bind(next)
+        .bind(delivered)
+        .bind(now)
+        .bind(gave_up)
+        .bind(&error)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        if let Some(e) = error {
+            tracing::warn!(notification = %due.id, attempt, "notification delivery failed: {e}");
+        }
+    }
+    Ok(attempted)
+}
