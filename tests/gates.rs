@@ -357,6 +357,14 @@ async fn a_breaker_opens_on_corrections_raises_the_tier_and_an_admin_rearms_it(e
         common::count(&db, "audit_events WHERE event_type = 'breaker_opened'", &[]).await,
         2
     );
+    // Both admins (Alex, Priya) are alerted by email through the notification outbox.
+    let alerted: Vec<String> = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT user_id FROM notifications WHERE kind = 'breaker_opened' ORDER BY user_id"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(alerted, vec!["usr_alex".to_owned(), "usr_priya".to_owned()]);
 
     // A small refund that would run on its own now waits for a reviewer, and says why.
     let small = submit(&server, &agent.token, "small-1", "50.00").await;

@@ -110,6 +110,16 @@ pub async fn team_members(tx: &mut Tx, team: &str) -> Result<Vec<Recipient>, sql
     .await)
 }
 
+/// Active admins: who hears about opened circuit breakers.
+pub async fn admins(tx: &mut Tx) -> Result<Vec<Recipient>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT u.id, u.email FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE r.role = 'admin' AND u.disabled = FALSE ORDER BY u.id"
+    )
+    .fetch_all(&mut *c)
+    .await)
+}
+
 /// Active senior reviewers: who hears about escalations when a gate names no team.
 pub async fn senior_reviewers(tx: &mut Tx) -> Result<Vec<Recipient>, sqlx::Error> {
     on_tx!(tx, |c| sqlx::query_as(

@@ -259,6 +259,21 @@ pub async fn decide(
     )
     .await?;
     let opened = crate::gates::breakers::after_decision(&mut tx, request_id, now).await?;
+    if !opened.is_empty() {
+        // Admins are alerted by email, in the same transaction as the breaker opening.
+        let to = crate::notify::outbox::admins(&mut tx).await?;
+        let mut summary = crate::notify::outbox::summary_of(&mut tx, request_id).await?;
+        summary.reason = Some(opened.join("; "));
+        crate::notify::outbox::enqueue(
+            &mut tx,
+            state,
+            crate::notify::NotificationKind::BreakerOpened,
+            &summary,
+            &to,
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     for alert in opened {
         tracing::warn!("{alert}");
