@@ -254,3 +254,91 @@ on_both_engines!(
     field_and_text_diff,
     the_request_page_shows_what_would_change
 );
+
+async fn a_reviewer_edits_the_payload_then_approves(engine: Engine) {
+    let Some(server) = with_demo(engine, 10, 3, 40).await else {
+        return;
+    };
+    let db = server.db.db.clone();
+    let dana = server.signed_in("dana@example.com").await;
+    let id = open_request(
+        &db,
+        "AND action_type = 'payment.refund' AND (acting_for IS NULL OR acting_for <> 'usr_dana')",
+    )
+    .await;
+    let html = dana
+        .get(server.url(&format!("/inbox/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Edit, then approve") && html.contains("name=\"payload\""),
+        "{html}"
+    );
+    let decide = server.url(&format!("/inbox/{id}/decide"));
+    let payload: String = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT payload FROM action_requests WHERE id = $1"
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let mut edited: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    edited["note"] = serde_json::json!("partial refund agreed with the customer");
+
+    // Not JSON, or no change at all: refused with the reason, nothing decided.
+    for (text, expect) in [("{oops", "not JSON"), (payload.as_str(), "changes nothing")] {
+        let res = dana
+            .post(&decide)
+            .form(&[
+                ("state_version", "1"),
+                ("verdict", "approve_with_edit"),
+                ("payload", text),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        let page = dana
+            .get(server.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(expect), "{expect}: {page}");
+        assert_eq!(status_of(&db, &id).await, "pending");
+    }
+    let res = dana
+        .post(&decide)
+        .form(&[
+            ("state_version", "1"),
+            ("verdict", "approve_with_edit"),
+            ("payload", &edited.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/inbox");
+    assert_eq!(status_of(&db, &id).await, "approved_with_edit");
+    let stored: Option<String> = on_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT edited_payload FROM decisions WHERE request_id = $1 AND kind = 'approve_with_edit'"
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let stored: serde_json::Value = serde_json::from_str(&stored.unwrap()).unwrap();
+    assert_eq!(stored, edited);
+    server.stop().await;
+}
+on_both_engines!(
+    edit_then_approve,
+    a_reviewer_edits_the_payload_then_approves
+);

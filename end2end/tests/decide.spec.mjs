@@ -54,3 +54,18 @@ test('a contract amendment shows a word-level diff of the clause', async ({ page
   await expect(diff.locator('ins').first()).toHaveText(/^(30|45|60)$/);
   if (shots && info.project.name === 'hydrated') await page.screenshot({ path: `${shots}/diff-1440.png`, fullPage: true });
 });
+
+test('a reviewer edits the payload, then approves it', async ({ page }) => {
+  await signIn(page, 'dana@example.com');
+  const url = await openDecidable(page);
+  const id = url.split('/').pop();
+  await page.getByText('Edit, then approve').click();
+  const box = page.getByLabel('Payload to approve (the agent executes exactly this)');
+  const edited = JSON.parse(await box.inputValue());
+  edited.note = 'agreed with the customer';
+  await box.fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Approve with these changes' }).click();
+  await expect(page.getByRole('status')).toContainText(id);
+  await page.goto(url);
+  await expect(page.getByTestId('request-status')).toHaveText(/edit/i);
+});

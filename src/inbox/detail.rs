@@ -207,6 +207,16 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                             <input type="hidden" name="state_version" value=d.state_version.to_string()/>
                             <button type="submit" name="verdict" value="approve">"Approve"</button>
                         </form>
+                        <details class="edit">
+                            <summary>"Edit, then approve"</summary>
+                            <form method="post" action=action.clone() class="stack decide">
+                                <input type="hidden" name="state_version" value=d.state_version.to_string()/>
+                                <label>"Payload to approve (the agent executes exactly this)"
+                                    <textarea name="payload" rows="10" class="json">{pretty(&d.payload)}</textarea>
+                                </label>
+                                <button type="submit" name="verdict" value="approve_with_edit">"Approve with these changes"</button>
+                            </form>
+                        </details>
                         <form method="post" action=action class="stack decide">
                             <input type="hidden" name="state_version" value=d.state_version.to_string()/>
                             {(!d.rejection_reasons.is_empty()).then(|| view! {

@@ -25,6 +25,9 @@ pub struct DecideForm {
     reason: Option<String>,
     #[serde(default)]
     reason_code: Option<String>,
+    /// The edited payload (JSON text) for `approve_with_edit`.
+    #[serde(default)]
+    payload: Option<String>,
 }
 
 async fn decide_form(
@@ -39,6 +42,13 @@ async fn decide_form(
     };
     let verdict = match form.verdict.as_str() {
         "approve" => Ok(Verdict::Approve),
+        "approve_with_edit" => {
+            serde_json::from_str::<serde_json::Value>(form.payload.as_deref().unwrap_or(""))
+                .map(Verdict::ApproveWithEdit)
+                .map_err(|e| {
+                    AppError::invalid("payload", format!("the edited payload is not JSON: {e}"))
+                })
+        }
         "reject" => Ok(Verdict::Reject {
             reason_code: form.reason_code.filter(|c| !c.is_empty()),
             reason: form.reason.unwrap_or_default().chars().take(2000).collect(),
