@@ -342,3 +342,92 @@ on_both_engines!(
     edit_then_approve,
     a_reviewer_edits_the_payload_then_approves
 );
+
+async fn the_inbox_searches_text_and_narrows_by_deadline(engine: Engine) {
+    let Some(server) = with_demo(engine, 11, 5, 60).await else {
+        return;
+    };
+    let db = server.db.db.clone();
+    let dana = server.signed_in("dana@example.com").await;
+    let ids = |html: &str| -> Vec<String> {
+        html.split("<tr data-id=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+            .collect()
+    };
+    let get = |path: String| {
+        let dana = dana.clone();
+        let url = server.url(&path);
+        async move {
+            let res = dana.get(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    // A counterparty of an open request, searched in any case, finds it; every hit mentions it.
+    let (id, counterparty): (String, String) = on_db!(&db, |p| {
+        sqlx::query_as(
+        "SELECT id, counterparty FROM action_requests WHERE status = 'pending' AND counterparty IS NOT NULL ORDER BY id LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap()
+    });
+    let (status, html) = get(format!(
+        "/inbox?q={}",
+        countersign::shell::query_escape(&counterparty.to_uppercase())
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let found = ids(&html);
+    assert!(!found.is_empty(), "{html}");
+    for hit in &found {
+        let text: String = on_db!(&db, |p| {
+            sqlx::query_scalar(
+            "SELECT LOWER(title || ' ' || COALESCE(counterparty, '') || ' ' || reasoning || ' ' || payload) FROM action_requests WHERE id = $1"
+        )
+        .bind(hit)
+        .fetch_one(p)
+        .await
+        .unwrap()
+        });
+        assert!(
+            text.contains(&counterparty.to_lowercase()),
+            "{hit} does not mention {counterparty}"
+        );
+    }
+    // Wildcards are taken literally.
+    let (status, html) = get("/inbox?q=%25%25%25".into()).await;
+    assert_eq!(status, 200);
+    assert!(
+        ids(&html).is_empty(),
+        "nothing contains three percent signs"
+    );
+
+    // Overdue: every row's deadline has passed; within 24 hours: at most a day away.
+    let now = countersign::server::now_ms();
+    for (due, limit) in [("overdue", now), ("24h", now + 86_400_000)] {
+        let (status, html) = get(format!("/inbox?due={due}")).await;
+        assert_eq!(status, 200);
+        for hit in ids(&html) {
+            let deadline: Option<i64> = on_db!(&db, |p| sqlx::query_scalar(
+                "SELECT deadline_at FROM action_requests WHERE id = $1"
+            )
+            .bind(&hit)
+            .fetch_one(p)
+            .await
+            .unwrap());
+            assert!(
+                deadline.is_some_and(|d| d <= limit + 60_000),
+                "{due}: {hit}"
+            );
+        }
+    }
+    let (status, html) = get("/inbox?due=soonish".into()).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("overdue, 1h, 4h or 24h"), "{html}");
+    server.stop().await;
+}
+on_both_engines!(
+    inbox_search_and_due,
+    the_inbox_searches_text_and_narrows_by_deadline
+);

@@ -112,3 +112,14 @@ test('filters combine in the URL and the next page keeps them', async ({ page })
   await page.getByRole('link', { name: 'Clear' }).click();
   await expect(page).toHaveURL(/\/inbox$/);
 });
+
+test('search and the deadline filter are part of the GET form', async ({ page }) => {
+  await signIn(page, 'dana@example.com');
+  await page.goto('/inbox');
+  await page.getByLabel('Due').selectOption('24h');
+  await page.getByLabel('Search').fill('refund');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/due=24h/);
+  await expect(page).toHaveURL(/q=refund/);
+  await expect(page.getByLabel('Search')).toHaveValue('refund');
+});

@@ -150,6 +150,10 @@ pub struct InboxFilter {
     pub gate: Option<String>,
     pub agent: Option<String>,
     pub action_type: Option<String>,
+    /// Free text, searched in the title, counterparty, reasoning and payload.
+    pub q: Option<String>,
+    /// `overdue`, `1h`, `4h` or `24h`: the deadline is within that.
+    pub due: Option<String>,
 }
 
 impl InboxFilter {
@@ -160,6 +164,8 @@ impl InboxFilter {
             ("gate", &self.gate),
             ("agent", &self.agent),
             ("action_type", &self.action_type),
+            ("q", &self.q),
+            ("due", &self.due),
         ]
         .into_iter()
         .filter_map(|(k, v)| {
@@ -179,6 +185,8 @@ pub async fn load_inbox(
     gate: Option<String>,
     agent: Option<String>,
     action_type: Option<String>,
+    q: Option<String>,
+    due: Option<String>,
 ) -> Result<InboxPage, AppError> {
     use crate::domain::tier::Tier;
     crate::accounts::session::require_user()?;
@@ -199,6 +207,21 @@ pub async fn load_inbox(
         gate: name_filter("gate", gate)?,
         agent: name_filter("agent", agent)?,
         action_type: name_filter("action_type", action_type)?,
+        text: match q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(t) if t.chars().count() > 200 => {
+                return Err(AppError::invalid("q", "search for at most 200 characters"))
+            }
+            Some(t) => Some(t.to_owned()),
+        },
+        due_within: match due.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("overdue") => Some(0),
+            Some("1h") => Some(3_600_000),
+            Some("4h") => Some(4 * 3_600_000),
+            Some("24h") => Some(24 * 3_600_000),
+            Some(_) => return Err(AppError::invalid("due", "choose overdue, 1h, 4h or 24h")),
+        },
     };
     queries::open_requests(&state.db, after.as_ref(), &filter, PAGE_SIZE).await
 }
@@ -214,11 +237,13 @@ pub fn InboxPage() -> impl IntoView {
             gate: q.get("gate"),
             agent: q.get("agent"),
             action_type: q.get("action_type"),
+            q: q.get("q"),
+            due: q.get("due"),
         }
     };
     let page = Resource::new(
         move || (after(), filter()),
-        |(a, f)| load_inbox(a, f.tier, f.gate, f.agent, f.action_type),
+        |(a, f)| load_inbox(a, f.tier, f.gate, f.agent, f.action_type, f.q, f.due),
     );
     let flash = Resource::new(|| (), |_| crate::accounts::pages::take_flash());
     view! {
@@ -284,6 +309,17 @@ fn Filters(page: InboxPage, f: InboxFilter) -> impl IntoView {
                     {page.action_types.iter().map(|t| view! { <option value=t.clone() selected=chosen(&f.action_type, t)>{t.clone()}</option> }).collect_view()}
                 </select>
             </label>
+            <label>
+                "Due "
+                <select name="due">
+                    <option value="" selected=f.due.is_none()>"Any time"</option>
+                    <option value="overdue" selected=chosen(&f.due, "overdue")>"Overdue"</option>
+                    <option value="1h" selected=chosen(&f.due, "1h")>"Within 1 hour"</option>
+                    <option value="4h" selected=chosen(&f.due, "4h")>"Within 4 hours"</option>
+                    <option value="24h" selected=chosen(&f.due, "24h")>"Within 24 hours"</option>
+                </select>
+            </label>
+            <label>"Search "<input type="search" name="q" placeholder="payload, reasoning, counterparty" value=f.q.clone().unwrap_or_default()/></label>
             <button type="submit">"Apply"</button>
             {(!f.query().is_empty()).then(|| view! { <a href="/inbox">"Clear"</a> })}
         </form>

@@ -35,7 +35,29 @@ pub struct OpenFilter {
     pub gate: Option<String>,
     pub agent: Option<String>,
     pub action_type: Option<String>,
+    /// Free text (case-insensitive, matched literally).
+    pub text: Option<String>,
+    /// Only requests whose deadline is at most this many milliseconds away (0: overdue).
+    pub due_within: Option<i64>,
 }
+
+/// A `LIKE` pattern matching `text` anywhere, literally (`%`, `_` and `\` escaped), lower case.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+const TEXT_AND_DUE: &str = "($TEXT IS NULL OR LOWER(r.title) LIKE $TEXT ESCAPE '\\' \
+     OR LOWER(COALESCE(r.counterparty, '')) LIKE $TEXT ESCAPE '\\' \
+     OR LOWER(r.reasoning) LIKE $TEXT ESCAPE '\\' OR LOWER(r.payload) LIKE $TEXT ESCAPE '\\') \
+     AND ($DUE IS NULL OR r.deadline_at <= $DUE)";
 
 /// Open requests oldest first, one keyset page after `after`.
 pub async fn open_requests(
@@ -50,6 +72,8 @@ pub async fn open_requests(
         .unwrap_or((i64::MIN, ""));
     let tier = filter.tier.map(Tier::as_str);
     let (gate, agent, action_type) = (&filter.gate, &filter.agent, &filter.action_type);
+    let text = filter.text.as_deref().map(contains_pattern);
+    let due = filter.due_within.map(|w| now + w);
     let list_sql = format!(
         "SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
          r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
@@ -59,14 +83,16 @@ pub async fn open_requests(
          WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1) \
          AND (r.created_at > $2 OR (r.created_at = $2 AND r.id > $3)) \
          AND ($5 IS NULL OR g.key = $5) AND ($6 IS NULL OR a.name = $6) \
-         AND ($7 IS NULL OR r.action_type = $7) \
-         ORDER BY r.created_at, r.id LIMIT $4"
+         AND ($7 IS NULL OR r.action_type = $7) AND {} \
+         ORDER BY r.created_at, r.id LIMIT $4",
+        TEXT_AND_DUE.replace("$TEXT", "$8").replace("$DUE", "$9")
     );
     let count_sql = format!(
         "SELECT COUNT(*) FROM action_requests r JOIN agents a ON a.id = r.agent_id \
          LEFT JOIN gates g ON g.id = r.gate_id WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1) \
          AND ($2 IS NULL OR g.key = $2) AND ($3 IS NULL OR a.name = $3) \
-         AND ($4 IS NULL OR r.action_type = $4)"
+         AND ($4 IS NULL OR r.action_type = $4) AND {}",
+        TEXT_AND_DUE.replace("$TEXT", "$5").replace("$DUE", "$6")
     );
     type Found = (
         Vec<Row>,
@@ -84,6 +110,8 @@ pub async fn open_requests(
             .bind(gate)
             .bind(agent)
             .bind(action_type)
+            .bind(&text)
+            .bind(due)
             .fetch_all(p)
             .await?;
         let total = sqlx::query_scalar(&count_sql)
@@ -91,6 +119,8 @@ pub async fn open_requests(
             .bind(gate)
             .bind(agent)
             .bind(action_type)
+            .bind(&text)
+            .bind(due)
             .fetch_one(p)
             .await?;
         let gates = sqlx::query_as("SELECT key, name FROM gates ORDER BY name")
