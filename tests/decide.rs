@@ -364,7 +364,7 @@ async fn the_inbox_searches_text_and_narrows_by_deadline(engine: Engine) {
         }
     };
     // A counterparty of an open request, searched in any case, finds it; every hit mentions it.
-    let (id, counterparty): (String, String) = on_db!(&db, |p| {
+    let (_id, counterparty): (String, String) = on_db!(&db, |p| {
         sqlx::query_as(
         "SELECT id, counterparty FROM action_requests WHERE status = 'pending' AND counterparty IS NOT NULL ORDER BY id LIMIT 1"
     )
