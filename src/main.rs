@@ -157,7 +157,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = countersign::server::AppState::new(db.clone(), config)?;
     let app = http::router(state.clone());
-    countersign::server::jobs::spawn(state);
+    let jobs = countersign::server::jobs::spawn(state);
     println!("Countersign is running at http://{addr}/ ({})", db.engine());
     if !accounts::repo::admin_exists(&db).await? {
         let token = http::new_setup_link(&db).await?;
@@ -166,6 +166,9 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         );
     }
     http::serve(listener, app, http::shutdown_signal()).await?;
+    // Stop the job loop before the pool closes, so it does not report a closed pool.
+    jobs.abort();
+    let _ = jobs.await;
     db.close().await;
     Ok(())
 }
