@@ -27,7 +27,7 @@ test('the tier filter is a GET form: a deep link that works without JavaScript',
   await page.getByLabel('Tier').selectOption('dual');
   await page.getByRole('button', { name: 'Apply' }).click();
   // A GET form sends its empty selects too; the link is still the filtered view.
-  await expect(page).toHaveURL(/\/inbox\?tier=dual(&gate=&agent=&action_type=)?$/);
+  await expect(page).toHaveURL(/\/inbox\?tier=dual(&gate=&agent=&action_type=&due=&q=)?$/);
   const tiers = page.locator('[data-testid="inbox-table"] tbody tr .tier');
   await expect(tiers.first()).toBeVisible();
   for (const t of await tiers.allTextContents()) expect(t).toBe('dual');
