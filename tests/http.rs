@@ -192,3 +192,38 @@ on_both_engines!(
     inbox_filters,
     the_inbox_filters_by_gate_agent_and_action_type
 );
+
+async fn readiness_and_metrics_answer(engine: Engine) {
+    let Some(server) = common::with_demo(engine, 12, 2, 30).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let ready = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+    let _ = http.get(server.url("/login")).send().await.unwrap();
+    let res = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    for expected in [
+        "countersign_http_requests_total{class=\"2xx\"}",
+        "countersign_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+        "countersign_pending_requests{gate=\"",
+        "countersign_webhooks_waiting ",
+        "countersign_breakers_open 0",
+        "countersign_audit_events ",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    // Every metric line is `name{labels} value` or `name value` with a number.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    server.stop().await;
+}
+on_both_engines!(operations_endpoints, readiness_and_metrics_answer);

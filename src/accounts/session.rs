@@ -135,11 +135,14 @@ pub async fn resolve(state: &AppState, session: &Session) -> Option<CurrentUser>
     Some(user)
 }
 
-/// Paths anyone may open: the sign-in and setup pages, static assets, health, and the
-/// endpoints that authenticate themselves (server functions, the agent API, sign-in posts).
+/// Paths anyone may open: the sign-in and setup pages, static assets, health, readiness and
+/// metrics (counts only; firewall them in production), and the endpoints that authenticate
+/// themselves (server functions, the agent API, sign-in posts).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/setup" | "/healthz" | "/favicon.svg")
-        || path.starts_with("/pkg/")
+    matches!(
+        path,
+        "/login" | "/setup" | "/healthz" | "/readyz" | "/metrics" | "/favicon.svg"
+    ) || path.starts_with("/pkg/")
         || path.starts_with("/auth/")
         || path.starts_with("/api/")
 }
@@ -242,6 +245,8 @@ mod tests {
             "/api/v1/actions",
             "/auth/login",
             "/healthz",
+            "/readyz",
+            "/metrics",
         ] {
             assert!(is_public(p), "{p}");
         }

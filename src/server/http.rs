@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(super::metrics::ready))
+        .route("/metrics", get(super::metrics::metrics))
         .merge(crate::accounts::handlers::routes())
         .merge(crate::api::routes())
         .merge(crate::inbox::handlers::routes())
@@ -65,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(security::csrf_guard))
         .layer(middleware::from_fn(security::security_headers))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::metrics::track,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod metrics;
 pub mod security;
 
 pub use db::Db;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub audit_key: Arc<crate::audit::signing::AuditKey>,
     /// Sends email notifications, when SMTP is configured.
     pub mailer: Option<Arc<crate::notify::Mailer>>,
+    /// Request counts and latencies of this process, for `/metrics`.
+    pub http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             http: jobs::webhook_client(),
             audit_key: Arc::new(audit_key),
             mailer,
+            http_metrics: Arc::default(),
         })
     }
 
