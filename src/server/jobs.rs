@@ -64,10 +64,8 @@ pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
             .and_then(|d| serde_json::from_str::<crate::domain::policy::GateDefinition>(&d).ok())
             .map(|d| d.settings)
             .unwrap_or_default();
-        let Some(before) = settings.reminder_before_minutes else {
-            continue;
-        };
-        if deadline - i64::from(before) * 60_000 > now {
+        let before = settings.reminder_before_minutes;
+        if before.is_some_and(|b| deadline - i64::from(b) * 60_000 > now) {
             continue;
         }
         let mut tx = state.db.begin_write().await?;
@@ -82,6 +80,11 @@ pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
         if claimed == 0 {
             continue; // another process sent it
         }
+        let Some(before) = before else {
+            // This gate sends no reminder: marking it handled keeps it out of later rounds.
+            tx.commit().await?;
+            continue;
+        };
         let to = crate::notify::outbox::eligible_reviewers(&mut tx, &settings).await?;
         let summary = crate::notify::outbox::summary_of(&mut tx, &id).await?;
         crate::notify::outbox::enqueue(
