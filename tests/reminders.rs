@@ -156,6 +156,17 @@ async fn reminders_and_escalations_reach_the_right_people(engine: Engine) {
         to.iter().any(|t| t.contains("marcus")) && to.iter().any(|t| t.contains("busy.backup"))
     })
     .await;
+    // The sink has the message before the outbox row records its delivery.
+    wait_for("the retried delivery to be recorded", async || {
+        common::count(
+            &db,
+            "notifications WHERE kind = 'escalated' AND user_id = 'usr_busy' AND delivered_at IS NOT NULL",
+            &[],
+        )
+        .await
+            == 1
+    })
+    .await;
     let busy: (i64, Option<i64>) = on_db!(&db, |p| {
         sqlx::query_as(
         "SELECT attempts, delivered_at FROM notifications WHERE kind = 'escalated' AND user_id = 'usr_busy'"
