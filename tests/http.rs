@@ -199,8 +199,11 @@ async fn readiness_and_metrics_answer(engine: Engine) {
     };
     let http = reqwest::Client::new();
     let ready = http.get(server.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
-    assert_eq!(ready.text().await.unwrap(), "ready");
+    let status = ready.status();
+    assert_eq!(
+        (status.as_u16(), ready.text().await.unwrap().as_str()),
+        (200, "ready")
+    );
     let _ = http.get(server.url("/login")).send().await.unwrap();
     let res = http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);

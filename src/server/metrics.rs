@@ -81,9 +81,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 
 /// `GET /readyz`: 200 when the database answers, 503 otherwise.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let ok: Result<i64, sqlx::Error> = on_db!(&state.db, |p| sqlx::query_scalar("SELECT 1")
-        .fetch_one(p)
-        .await);
+    let ok: Result<i64, sqlx::Error> = on_db!(&state.db, |p| sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT)"
+    )
+    .fetch_one(p)
+    .await);
     match ok {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
