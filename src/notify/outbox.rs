@@ -232,6 +232,9 @@ pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize
         let now = now_ms();
         let attempt = due.attempts + 1;
         let schedule = &state.config.webhook_schedule;
+        // Without SMTP configured (the demo), every email is undeliverable by design: the
+        // delivery log says so; the server log need not repeat it for each message.
+        let unconfigured = matches!(outcome, Err(super::DeliveryError::NoMailer));
         let (delivered, gave_up, error) = match &outcome {
             Ok(()) => (true, false, None),
             Err(e) => (
@@ -259,8 +262,14 @@ pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize
         .execute(p)
         .await
         .map(|_| ()))?;
-        if let Some(e) = error {
-            tracing::warn!(notification = %due.id, attempt, "notification delivery failed: {e}");
+        match error {
+            Some(e) if unconfigured => {
+                tracing::debug!(notification = %due.id, "notification not sent: {e}")
+            }
+            Some(e) => {
+                tracing::warn!(notification = %due.id, attempt, "notification delivery failed: {e}")
+            }
+            None => {}
         }
     }
     Ok(attempted)
