@@ -40,6 +40,16 @@ fn serve(data: &str, port: u16) -> Child {
         .unwrap()
 }
 
+/// Registers an agent with the real binary and returns its API token (printed once).
+fn new_agent_token(data: &str, name: &str) -> String {
+    countersign(data, &["agent", "add", name])
+        .lines()
+        .find_map(|l| l.strip_prefix("API token (shown once):"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -66,13 +76,7 @@ async fn an_acknowledged_decision_survives_kill_9_and_its_webhook_is_delivered_a
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     countersign(data, &["demo", "--days", "1", "--per-day", "5"]);
-    let created = countersign(data, &["agent", "add", "crash-test-agent"]);
-    let token = created
-        .lines()
-        .find_map(|l| l.strip_prefix("API token (shown once):"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = new_agent_token(data, "crash-test-agent");
 
     // The receiver's port is reserved but nothing listens yet: the first delivery fails.
     let hook_port = free_port();
@@ -184,13 +188,7 @@ async fn a_reviewers_acknowledged_decision_survives_kill_9_and_reaches_the_agent
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     countersign(data, &["demo", "--days", "1", "--per-day", "5"]);
-    let created = countersign(data, &["agent", "add", "crash-review-agent"]);
-    let token = created
-        .lines()
-        .find_map(|l| l.strip_prefix("API token (shown once):"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = new_agent_token(data, "crash-review-agent");
     let hook_port = free_port();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

@@ -6,7 +6,6 @@ use crate::audit::repo::{append, Actor};
 use crate::domain::breaker::{
     apply_all, assess, BreakerEffect, BreakerSettings, BreakerState, DecisionSample,
 };
-use crate::domain::policy::GateDefinition;
 use crate::domain::tier::Tier;
 use crate::server::db::{Db, Tx};
 use crate::{on_db, on_tx};
@@ -79,37 +78,30 @@ async fn samples(
         .collect())
 }
 
-/// The settings of the gate version that gated `request_id` (defaults when none did).
+/// The agent and the gate of `request_id`.
 async fn request_scope(
     tx: &mut Tx,
     request_id: &str,
-) -> Result<Option<(String, Option<String>, BreakerSettings)>, sqlx::Error> {
-    let found: Option<(String, Option<String>, Option<String>)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT r.agent_id, r.gate_id, v.definition FROM action_requests r \
-         LEFT JOIN gate_versions v ON v.gate_id = r.gate_id AND v.version = r.gate_version \
-         WHERE r.id = $1"
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(
+        "SELECT agent_id, gate_id FROM action_requests WHERE id = $1"
     )
     .bind(request_id)
     .fetch_optional(&mut *c)
-    .await)?;
-    Ok(found.map(|(agent, gate, definition)| {
-        let settings = definition
-            .and_then(|d| serde_json::from_str::<GateDefinition>(&d).ok())
-            .map(|d| d.settings.breaker)
-            .unwrap_or_default();
-        (agent, gate, settings)
-    }))
+    .await)
 }
 
-/// Re-assesses the agent-wide breaker (default settings) and the agent x gate breaker (the
-/// gate's settings) after a human decision on `request_id`; opens and audits those that trip.
+/// Re-assesses the agent-wide breaker (default settings) and the agent x gate breaker
+/// (`gate_settings`: those of the gate version that gated the request, which the caller has
+/// already read) after a human decision on `request_id`; opens and audits those that trip.
 /// Returns a sentence per breaker opened, for alerts.
 pub async fn after_decision(
     tx: &mut Tx,
     request_id: &str,
+    gate_settings: BreakerSettings,
     now: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let Some((agent, gate, gate_settings)) = request_scope(tx, request_id).await? else {
+    let Some((agent, gate)) = request_scope(tx, request_id).await? else {
         return Ok(Vec::new());
     };
     let mut opened = Vec::new();
@@ -265,23 +257,25 @@ pub async fn rearm(
 
 /// Every open breaker: (agent name, gate key or empty, row).
 pub async fn open_breakers(db: &Db) -> Result<Vec<(String, String, BreakerRow)>, sqlx::Error> {
-    let rows: Vec<BreakerRow> = on_db!(db, |p| sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM breakers WHERE state = 'open' ORDER BY since DESC"
-    ))
-    .fetch_all(p)
-    .await)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let (agent, gate): (String, Option<String>) = on_db!(db, |p| {
-            sqlx::query_as(
-            "SELECT a.name, (SELECT key FROM gates WHERE id = $2) FROM agents a WHERE a.id = $1"
-        )
-        .bind(&r.agent_id)
-        .bind(&r.gate_id)
-        .fetch_one(p)
-        .await
-        })?;
-        out.push((agent, gate.unwrap_or_default(), r));
+    #[derive(sqlx::FromRow)]
+    struct Named {
+        agent_name: String,
+        gate_key: Option<String>,
+        #[sqlx(flatten)]
+        row: BreakerRow,
     }
-    Ok(out)
+    let rows: Vec<Named> = on_db!(db, |p| {
+        sqlx::query_as(
+        "SELECT a.name AS agent_name, g.key AS gate_key, b.agent_id, b.gate_id, b.state, b.since, \
+         b.rate, b.decisions, b.corrections, b.rearmed_at FROM breakers b \
+         JOIN agents a ON a.id = b.agent_id LEFT JOIN gates g ON g.id = b.gate_id \
+         WHERE b.state = 'open' ORDER BY b.since DESC"
+    )
+    .fetch_all(p)
+    .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|n| (n.agent_name, n.gate_key.unwrap_or_default(), n.row))
+        .collect())
 }

@@ -12,7 +12,8 @@ const SETTINGS: &str = "SELECT v.definition FROM action_requests r \
 const TEAMS: &str =
     "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1";
 
-fn parse(definition: Option<String>) -> GateSettings {
+/// The settings in a stored gate definition (defaults when there is none or it is unreadable).
+pub fn settings_from_definition(definition: Option<String>) -> GateSettings {
     definition
         .and_then(|d| serde_json::from_str::<GateDefinition>(&d).ok())
         .map(|d| d.settings)
@@ -25,7 +26,7 @@ pub async fn settings_of(db: &Db, request_id: &str) -> Result<GateSettings, sqlx
         .bind(request_id)
         .fetch_optional(p)
         .await)?;
-    Ok(parse(d))
+    Ok(settings_from_definition(d))
 }
 
 pub async fn settings_of_tx(tx: &mut Tx, request_id: &str) -> Result<GateSettings, sqlx::Error> {
@@ -33,7 +34,7 @@ pub async fn settings_of_tx(tx: &mut Tx, request_id: &str) -> Result<GateSetting
         .bind(request_id)
         .fetch_optional(&mut *c)
         .await)?;
-    Ok(parse(d))
+    Ok(settings_from_definition(d))
 }
 
 pub async fn teams_of(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {

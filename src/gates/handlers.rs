@@ -57,6 +57,22 @@ async fn back(session: &Session, key: &str, result: Result<String, DraftError>) 
     Redirect::to(&to).into_response()
 }
 
+/// Applies `change` to the gate's draft (see [`drafts::edit_draft`]) and goes back to the gate's
+/// page with `notice(version)`, or with the reason the change was refused.
+async fn edit_and_back(
+    state: &AppState,
+    admin: &crate::accounts::CurrentUser,
+    session: &Session,
+    key: &str,
+    change: impl FnOnce(&mut GateDefinition) -> Result<(), String>,
+    notice: impl FnOnce(i64) -> String,
+) -> Response {
+    let result = drafts::edit_draft(&state.db, &admin.id, key, change, now_ms())
+        .await
+        .map(notice);
+    back(session, key, result).await
+}
+
 fn tier(text: &str) -> Result<Tier, String> {
     text.parse::<Tier>()
         .map_err(|_| format!("{text:?} is not a tier (auto, log, review, dual, block)"))
@@ -105,10 +121,15 @@ async fn start(
     session: Session,
     Path(key): Path<String>,
 ) -> Response {
-    let result = drafts::edit_draft(&state.db, &admin.id, &key, |_| Ok(()), now_ms())
-        .await
-        .map(|v| format!("Draft version {v} started from the live version."));
-    back(&session, &key, result).await
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
+        &key,
+        |_| Ok(()),
+        |v| format!("Draft version {v} started from the live version."),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -125,9 +146,10 @@ async fn basics(
     Path(key): Path<String>,
     Form(form): Form<Basics>,
 ) -> Response {
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| {
             let name = form.name.trim();
@@ -139,11 +161,9 @@ async fn basics(
             d.base_tier = tier(&form.base_tier)?;
             Ok(())
         },
-        now_ms(),
+        |_| "Draft saved.".to_owned(),
     )
     .await
-    .map(|_| "Draft saved.".to_owned());
-    back(&session, &key, result).await
 }
 
 #[derive(Deserialize)]
@@ -162,9 +182,10 @@ async fn add_rule(
     Form(form): Form<NewRule>,
 ) -> Response {
     let rule_key = form.key.trim().to_owned();
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| {
             if d.rules.iter().any(|r| r.key == rule_key) {
@@ -178,11 +199,9 @@ async fn add_rule(
             });
             Ok(())
         },
-        now_ms(),
+        |_| format!("Rule {rule_key} added to the draft."),
     )
     .await
-    .map(|_| format!("Rule {rule_key} added to the draft."));
-    back(&session, &key, result).await
 }
 
 /// A rule's form: `tier`, and `attr_N` / `value_N` per condition row; a row with no attribute
@@ -194,9 +213,10 @@ async fn update_rule(
     Path((key, rule)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| {
             let r = d
@@ -228,11 +248,9 @@ async fn update_rule(
             r.tier = tier(form.get("tier").map(String::as_str).unwrap_or(""))?;
             Ok(())
         },
-        now_ms(),
+        |_| format!("Rule {rule} saved in the draft."),
     )
     .await
-    .map(|_| format!("Rule {rule} saved in the draft."));
-    back(&session, &key, result).await
 }
 
 async fn delete_rule(
@@ -241,9 +259,10 @@ async fn delete_rule(
     session: Session,
     Path((key, rule)): Path<(String, String)>,
 ) -> Response {
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| {
             let before = d.rules.len();
@@ -253,11 +272,9 @@ async fn delete_rule(
             }
             Ok(())
         },
-        now_ms(),
+        |_| format!("Rule {rule} removed from the draft."),
     )
     .await
-    .map(|_| format!("Rule {rule} removed from the draft."));
-    back(&session, &key, result).await
 }
 
 #[derive(Deserialize)]
@@ -272,9 +289,10 @@ async fn import(
     Path(key): Path<String>,
     Form(form): Form<Import>,
 ) -> Response {
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| {
             let de = &mut serde_json::Deserializer::from_str(&form.json);
@@ -283,11 +301,9 @@ async fn import(
             *d = imported;
             Ok(())
         },
-        now_ms(),
+        |_| "Draft replaced from JSON.".to_owned(),
     )
     .await
-    .map(|_| "Draft replaced from JSON.".to_owned());
-    back(&session, &key, result).await
 }
 
 async fn publish(
@@ -470,14 +486,13 @@ async fn settings(
             Err(e) => return back(&session, &key, Err(DraftError::Db(e))).await,
         }
     }
-    let result = drafts::edit_draft(
-        &state.db,
-        &admin.id,
+    edit_and_back(
+        &state,
+        &admin,
+        &session,
         &key,
         |d| read_settings(&form, &mut d.settings),
-        now_ms(),
+        |_| "Settings saved in the draft.".to_owned(),
     )
     .await
-    .map(|_| "Settings saved in the draft.".to_owned());
-    back(&session, &key, result).await
 }

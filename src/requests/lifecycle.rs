@@ -258,7 +258,8 @@ pub async fn decide(
         now,
     )
     .await?;
-    let opened = crate::gates::breakers::after_decision(&mut tx, request_id, now).await?;
+    let opened =
+        crate::gates::breakers::after_decision(&mut tx, request_id, settings.breaker, now).await?;
     if !opened.is_empty() {
         // Admins are alerted by email, in the same transaction as the breaker opening.
         let to = crate::notify::outbox::admins(&mut tx).await?;

@@ -60,10 +60,7 @@ pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
     .await)?;
     let mut sent = 0;
     for (id, deadline, definition) in candidates {
-        let settings = definition
-            .and_then(|d| serde_json::from_str::<crate::domain::policy::GateDefinition>(&d).ok())
-            .map(|d| d.settings)
-            .unwrap_or_default();
+        let settings = crate::gates::eligibility::settings_from_definition(definition);
         let before = settings.reminder_before_minutes;
         if before.is_some_and(|b| deadline - i64::from(b) * 60_000 > now) {
             continue;
