@@ -26,12 +26,15 @@ async fn auditors_explore_filter_and_verify_the_trail(engine: Engine) {
         "demo history and live sign-ins are there"
     );
 
-    let request: String = on_db!(&db, |p| sqlx::query_scalar(
-        "SELECT request_id FROM audit_events WHERE event_type = 'decision' LIMIT 1"
+    let request: String = on_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT e.request_id FROM audit_events e JOIN action_requests r ON r.id = e.request_id \
+         WHERE e.event_type = 'decision' AND r.tier <> 'dual' LIMIT 1"
     )
     .fetch_one(p)
     .await
-    .unwrap());
+    .unwrap()
+    });
     let html = ines
         .get(server.url(&format!("/audit?request={request}")))
         .send()

@@ -114,7 +114,13 @@ pub fn document() -> Value {
                     "reason_code": opt_string.clone(),
                     "reason": opt_string.clone(),
                     "decided_by": {"type": "array", "items": {"$ref": "#/components/schemas/Reviewer"}},
-                    "decided_at": {"type": "string", "format": "date-time"}
+                    "decided_at": {"type": "string", "format": "date-time"},
+                    "reasons": {"type": "array", "description": "Every rejection behind the outcome (both reviewers' when both rejected a dual review)", "items": {"$ref": "#/components/schemas/Reason"}}
+                }},
+                "Reason": {"type": "object", "properties": {
+                    "reviewer": {"oneOf": [{"$ref": "#/components/schemas/Reviewer"}, {"type": "null"}]},
+                    "reason_code": opt_string.clone(),
+                    "reason": opt_string.clone()
                 }},
                 "ActionView": {"type": "object", "properties": {
                     "id": {"type": "string"},
@@ -243,6 +249,7 @@ mod tests {
             reason: None,
             decided_by: vec![],
             decided_at: String::new(),
+            reasons: vec![],
         };
         assert_eq!(
             schema_props(&doc, "Decision"),

@@ -25,8 +25,22 @@ pub struct DecisionView {
     pub kind: String,
     pub reason_code: Option<String>,
     pub reason: Option<String>,
+    /// Everyone whose decision made the outcome, once each: one reviewer, or both reviewers of
+    /// a dual review (and the senior reviewer who settled their disagreement).
     pub decided_by: Vec<Reviewer>,
     pub decided_at: String,
+    /// Every rejection behind the outcome with its reviewer: both when both dual reviewers
+    /// rejected. Empty for an approval.
+    #[serde(default)]
+    pub reasons: Vec<ReasonView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReasonView {
+    /// `None` for Countersign itself (an expiry).
+    pub reviewer: Option<Reviewer>,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +87,7 @@ struct DecisionRow {
     reviewer_id: Option<String>,
     reviewer_name: Option<String>,
     edited_payload: Option<String>,
+    state_version: i64,
     created_at: i64,
 }
 
@@ -98,7 +113,7 @@ pub async fn load(
     let decisions: Vec<DecisionRow> = on_db!(db, |p| {
         sqlx::query_as(
         "SELECT d.kind, d.reason_code, d.reason_text, d.reviewer_id, u.display_name AS reviewer_name, \
-         d.edited_payload, d.created_at FROM decisions d LEFT JOIN users u ON u.id = d.reviewer_id \
+         d.edited_payload, d.state_version, d.created_at FROM decisions d LEFT JOIN users u ON u.id = d.reviewer_id \
          WHERE d.request_id = $1 AND d.kind <> 'escalate' ORDER BY d.created_at, d.id"
     )
     .bind(request_id)
@@ -115,27 +130,52 @@ pub async fn load(
         r.status.as_str(),
         "approved" | "approved_with_edit" | "executed" | "execution_failed"
     );
-    let edited = decisions
-        .iter()
-        .rev()
-        .find_map(|d| d.edited_payload.clone());
+    // While a request is open its decision rows are steps on the way (the two halves of a dual
+    // review waiting for a senior reviewer), not an outcome.
+    let open = matches!(r.status.as_str(), "pending" | "in_review" | "escalated");
+    let last = decisions.last().filter(|_| !open);
+    // The outcome-deciding decision is the last one; only an approval with edit changes what
+    // may be executed (a senior may approve the proposal over an earlier reviewer's edit).
+    let edited = last
+        .filter(|d| d.kind == "approve_with_edit")
+        .and_then(|d| d.edited_payload.clone());
     let approved_payload = approved.then(|| {
         serde_json::from_str(edited.as_deref().unwrap_or(&r.payload)).unwrap_or(Value::Null)
     });
-    let decision = decisions.last().map(|last| DecisionView {
-        kind: last.kind.clone(),
-        reason_code: last.reason_code.clone(),
-        reason: last.reason_text.clone(),
-        decided_by: decisions
-            .iter()
-            .filter_map(|d| {
-                Some(Reviewer {
-                    id: d.reviewer_id.clone()?,
-                    name: d.reviewer_name.clone().unwrap_or_default(),
+    let reviewer = |d: &DecisionRow| {
+        Some(Reviewer {
+            id: d.reviewer_id.clone()?,
+            name: d.reviewer_name.clone().unwrap_or_default(),
+        })
+    };
+    let decision = last.map(|last| {
+        let mut decided_by: Vec<Reviewer> = Vec::new();
+        for who in decisions.iter().filter_map(reviewer) {
+            if !decided_by.iter().any(|r| r.id == who.id) {
+                decided_by.push(who);
+            }
+        }
+        let reasons = if matches!(last.kind.as_str(), "reject" | "expire") {
+            decisions
+                .iter()
+                .filter(|d| d.kind == last.kind && d.state_version == last.state_version)
+                .map(|d| ReasonView {
+                    reviewer: reviewer(d),
+                    reason_code: d.reason_code.clone(),
+                    reason: d.reason_text.clone(),
                 })
-            })
-            .collect(),
-        decided_at: iso_utc(last.created_at),
+                .collect()
+        } else {
+            Vec::new()
+        };
+        DecisionView {
+            kind: last.kind.clone(),
+            reason_code: last.reason_code.clone(),
+            reason: last.reason_text.clone(),
+            decided_by,
+            decided_at: iso_utc(last.created_at),
+            reasons,
+        }
     });
     Ok(Some(ActionView {
         status_url: format!("/api/v1/actions/{}", r.id),

@@ -147,6 +147,67 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<FieldChange> {
         .collect()
 }
 
+/// One field across the three payloads of a dual-review conflict: the proposal and the two
+/// reviewers' versions. `None` where that payload lacks the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreeWayRow {
+    pub path: String,
+    pub proposed: Option<String>,
+    pub a: Option<String>,
+    pub b: Option<String>,
+    /// Word-level changes from the proposal, for long text a reviewer changed.
+    pub a_words: Option<Vec<Segment>>,
+    pub b_words: Option<Vec<Segment>>,
+}
+
+impl ThreeWayRow {
+    /// Whether the two reviewers left this field in different states.
+    pub fn disputed(&self) -> bool {
+        self.a != self.b
+    }
+
+    /// Whether either reviewer changed this field.
+    pub fn changed(&self) -> bool {
+        self.a != self.proposed || self.b != self.proposed
+    }
+}
+
+/// Field-by-field comparison of a proposal with two reviewers' versions of it, in path order.
+pub fn three_way(proposed: &Value, a: &Value, b: &Value) -> Vec<ThreeWayRow> {
+    let (mut p, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new());
+    leaves("", proposed, &mut p);
+    leaves("", a, &mut x);
+    leaves("", b, &mut y);
+    let mut paths: Vec<&String> = p.iter().chain(&x).chain(&y).map(|(k, _)| k).collect();
+    paths.sort();
+    paths.dedup();
+    let find = |side: &[(String, Value)], path: &str| {
+        side.iter().find(|(k, _)| k == path).map(|(_, v)| v.clone())
+    };
+    let words = |from: &Option<Value>, to: &Option<Value>| match (from, to) {
+        (Some(Value::String(o)), Some(Value::String(n)))
+            if o != n && o.chars().count().max(n.chars().count()) >= WORD_DIFF_MIN_CHARS =>
+        {
+            Some(word_diff(o, n))
+        }
+        _ => None,
+    };
+    paths
+        .into_iter()
+        .map(|path| {
+            let (pv, av, bv) = (find(&p, path), find(&x, path), find(&y, path));
+            ThreeWayRow {
+                path: path.clone(),
+                a_words: words(&pv, &av),
+                b_words: words(&pv, &bv),
+                proposed: pv.as_ref().map(show),
+                a: av.as_ref().map(show),
+                b: bv.as_ref().map(show),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +305,41 @@ mod tests {
             })
             .collect();
         assert_eq!((rebuilt_old.as_str(), rebuilt_new.as_str()), (old, new));
+    }
+
+    #[test]
+    fn three_way_lines_up_each_field_of_the_proposal_and_both_edits() {
+        let proposed = json!({"amount": "120.00", "memo": "Refund for the late delivery of order 1234, as agreed", "to": "acct-1"});
+        let a = json!({"amount": "100.00", "memo": "Refund for the late delivery of order 1234, as agreed", "to": "acct-1"});
+        let b = json!({"amount": "120.00", "memo": "Partial refund for the late delivery of order 1234, as agreed", "to": "acct-1", "note": "x"});
+        let rows = three_way(&proposed, &a, &b);
+        let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["amount", "memo", "note", "to"]);
+        let amount = &rows[0];
+        assert_eq!(
+            (
+                amount.proposed.as_deref(),
+                amount.a.as_deref(),
+                amount.b.as_deref()
+            ),
+            (Some("120.00"), Some("100.00"), Some("120.00"))
+        );
+        assert!(amount.disputed() && amount.changed());
+        assert!(amount.a_words.is_none(), "short values get no word diff");
+        let memo = &rows[1];
+        assert!(memo.a_words.is_none(), "A left the memo alone");
+        let words = memo.b_words.as_ref().expect("B changed the long memo");
+        assert!(words
+            .iter()
+            .any(|w| matches!(w, Segment::Inserted(t) if t.contains("Partial"))));
+        assert!(words
+            .iter()
+            .any(|w| matches!(w, Segment::Same(t) if t.contains("late delivery"))));
+        assert_eq!(
+            (rows[2].proposed.as_ref(), rows[2].a.as_ref()),
+            (None, None)
+        );
+        assert_eq!(rows[2].b.as_deref(), Some("x"));
+        assert!(!rows[3].changed() && !rows[3].disputed());
     }
 }

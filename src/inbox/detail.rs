@@ -4,6 +4,7 @@
 //! are plain posts (they work without JavaScript) and carry the state version the reviewer
 //! saw, so a decision on a request that changed meanwhile is refused (invariant 4).
 
+use super::dual_view::{ConflictPanel, DualStatus};
 use crate::error::AppError;
 use crate::shell::ErrorNotice;
 use leptos::prelude::*;
@@ -45,6 +46,8 @@ pub struct RequestDetail {
     pub created_at: i64,
     pub deadline_at: Option<i64>,
     pub state_version: i64,
+    /// For a `dual` request: what the signed-in person may see of its two blind reviews.
+    pub dual: Option<super::dual_view::DualState>,
     pub decisions: Vec<DecisionLine>,
     /// Why the signed-in person may not decide, if they may not.
     pub cannot_decide: Option<String>,
@@ -198,11 +201,12 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 })}
+                {d.dual.clone().filter(|_| open).map(|dual| view! { <DualStatus dual/> })}
                 {match (open, d.cannot_decide.clone()) {
                     (false, _) => view! { <p class="notice">"This request is decided; nothing to do."</p> }.into_any(),
                     (true, Some(why)) => view! { <p class="notice" data-testid="cannot-decide">{why}</p> }.into_any(),
                     (true, None) => view! {
-                        <h2>"Decide"</h2>
+                        <h2>{if d.dual.is_some() { "Your review (one of two)" } else { "Decide" }}</h2>
                         <form method="post" action=action.clone() class="stack decide">
                             <input type="hidden" name="state_version" value=d.state_version.to_string()/>
                             <button type="submit" name="verdict" value="approve">"Approve"</button>
@@ -236,6 +240,7 @@ fn Detail(d: RequestDetail) -> impl IntoView {
                 }}
             </section>
         </div>
+        {d.dual.clone().filter(|_| open).map(|dual| view! { <ConflictPanel request_id=d.id.clone() dual/> })}
     }
 }
 

@@ -1,6 +1,7 @@
 //! The reviewer inbox: open action requests, oldest first, with the time left to decide.
 
 pub mod detail;
+pub mod dual_view;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 mod keyboard;

@@ -254,16 +254,42 @@ pub async fn request_detail(
         Some("You can read this request; your role does not decide.".to_owned())
     } else if acting_for_me {
         Some("This request acts on your behalf, so someone else must review it.".to_owned())
-    } else if let Some(why) = ineligible {
-        Some(why)
-    } else if r.tier == "dual" {
+    } else {
+        ineligible
+    };
+    let open = r
+        .status
+        .parse::<crate::domain::status::Status>()
+        .is_ok_and(|s| s.is_open());
+    let dual = if r.tier == "dual" {
         Some(
-            "This request needs two independent reviewers; dual review is not available yet."
-                .to_owned(),
+            super::dual_view::load(
+                db,
+                user,
+                &r.id,
+                r.state_version,
+                &r.payload,
+                open,
+                &settings,
+            )
+            .await?,
         )
     } else {
         None
     };
+    let cannot_decide = cannot_decide.or_else(|| {
+        let dual = dual.as_ref()?;
+        if dual.conflict.is_some() {
+            Some("Both reviews are in and they disagree; a senior reviewer settles it.".to_owned())
+        } else if dual.my_verdict.is_some() {
+            Some(
+                "Your review is in. The request waits for the second, independent review."
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    });
     Ok(super::detail::RequestDetail {
         id: r.id,
         title: r.title,
@@ -292,6 +318,7 @@ pub async fn request_detail(
         created_at: r.created_at,
         deadline_at: r.deadline_at,
         state_version: r.state_version,
+        dual,
         decisions: decisions
             .into_iter()
             .map(|(kind, by, reason, at)| super::detail::DecisionLine {
@@ -327,7 +354,15 @@ pub async fn record_view(
         &crate::audit::repo::Actor::User(user.id.clone()),
         "request_viewed",
         Some(&detail.id),
-        serde_json::json!({"state_version": detail.state_version, "status": detail.status, "ip": ip, "user_agent": user_agent}),
+        serde_json::json!({
+            "state_version": detail.state_version,
+            "status": detail.status,
+            "ip": ip,
+            "user_agent": user_agent,
+            // Dual review is blind: record how much of it this person could see.
+            "dual_reviews_in": detail.dual.as_ref().map(|d| d.reviews_in),
+            "saw_other_review": detail.dual.as_ref().map(|d| d.conflict.is_some()),
+        }),
         now,
     )
     .await?;

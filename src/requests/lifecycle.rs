@@ -157,71 +157,56 @@ pub async fn decide(
             "You cannot review a request made on your behalf.".into(),
         ));
     }
-    if current.tier == "dual" {
-        return Err(AppError::Conflict(
-            "This request needs two independent reviewers (dual review).".into(),
-        ));
-    }
     let settings = crate::gates::eligibility::settings_of_tx(&mut tx, request_id).await?;
     let teams = crate::gates::eligibility::teams_of_tx(&mut tx, &reviewer.id).await?;
     if let Some(why) = crate::gates::eligibility::why_not(&settings, reviewer, &teams) {
         return Err(AppError::Conflict(why));
     }
     let original: Value = serde_json::from_str(&current.payload).map_err(crate::error::internal)?;
-    let (kind, next, edited, reason_code, reason) = match &verdict {
-        Verdict::Approve => ("approve", Status::Approved, None, None, None),
-        Verdict::ApproveWithEdit(p) => {
-            if canonical_json(p) == canonical_json(&original) {
-                return Err(AppError::invalid(
-                    "payload",
-                    "the edit changes nothing; approve it as proposed",
-                ));
-            }
-            // An edit must fit the gate's payload schema, like the proposal did.
-            if let Some(schema) = &settings.payload_schema {
-                let compiled = crate::domain::payload_schema::compile(schema)
-                    .map_err(|e| crate::error::internal(format!("stored schema: {e:?}")))?;
-                if let Err(v) = crate::domain::payload_schema::validate(&compiled, p) {
-                    return Err(AppError::invalid(
-                        format!("payload{}", v[0].path),
-                        format!("does not fit the gate's payload schema: {}", v[0].message),
-                    ));
-                }
-            }
-            (
-                "approve_with_edit",
-                Status::ApprovedWithEdit,
-                Some(p.clone()),
-                None,
-                None,
-            )
-        }
+    match &verdict {
+        Verdict::Approve => {}
+        Verdict::ApproveWithEdit(p) => check_edit(&settings, &original, p)?,
         Verdict::Reject {
             reason_code,
             reason,
-        } => {
-            if let Some(code) = reason_code {
-                if !settings.rejection_reasons.iter().any(|r| &r.code == code) {
-                    return Err(AppError::invalid(
-                        "reason_code",
-                        format!("{code:?} is not one of this gate's rejection reasons"),
-                    ));
-                }
-            }
-            if reason.trim().is_empty() && reason_code.is_none() {
-                return Err(AppError::invalid(
-                    "reason",
-                    "a rejection needs a reason; it is sent to the agent",
-                ));
-            }
-            (
-                "reject",
-                Status::Rejected,
-                None,
-                reason_code.clone(),
-                Some(reason.trim().to_owned()),
-            )
-        }
+        } => check_rejection(&settings, reason_code.as_ref(), reason)?,
+    }
+    if current.tier == "dual" {
+        let ctx = super::dual::DualContext {
+            request_id,
+            status,
+            round: state_version,
+            proposed: &original,
+            acting_for: current.acting_for.as_deref(),
+            callback_url: current.callback_url.as_deref(),
+            settings: &settings,
+        };
+        let status =
+            super::dual::submit(&mut tx, state, reviewer, &teams, &ctx, verdict.into(), now)
+                .await?;
+        tx.commit().await?;
+        state.notify_changed();
+        return Ok(status);
+    }
+    let (kind, next, edited, reason_code, reason) = match &verdict {
+        Verdict::Approve => ("approve", Status::Approved, None, None, None),
+        Verdict::ApproveWithEdit(p) => (
+            "approve_with_edit",
+            Status::ApprovedWithEdit,
+            Some(p.clone()),
+            None,
+            None,
+        ),
+        Verdict::Reject {
+            reason_code,
+            reason,
+        } => (
+            "reject",
+            Status::Rejected,
+            None,
+            reason_code.clone(),
+            Some(reason.trim().to_owned()),
+        ),
     };
     requests::insert_decision(
         &mut tx,
@@ -238,17 +223,6 @@ pub async fn decide(
         },
     )
     .await?;
-    requests::set_status(&mut tx, request_id, next.as_str(), now, true).await?;
-    if next.is_approval() {
-        issue_approval_token(
-            &mut tx,
-            request_id,
-            edited.as_ref().unwrap_or(&original),
-            now,
-        )
-        .await?;
-    }
-    enqueue_webhook(&mut tx, request_id, current.callback_url.as_deref(), now).await?;
     append(
         &mut tx,
         &Actor::User(reviewer.id.clone()),
@@ -258,15 +232,127 @@ pub async fn decide(
         now,
     )
     .await?;
-    let opened =
-        crate::gates::breakers::after_decision(&mut tx, request_id, settings.breaker, now).await?;
+    let approved = next
+        .is_approval()
+        .then(|| edited.as_ref().unwrap_or(&original));
+    let Concluded { opened } = conclude(
+        &mut tx,
+        state,
+        request_id,
+        next,
+        approved,
+        current.callback_url.as_deref(),
+        settings.breaker,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    for alert in opened {
+        tracing::warn!("{alert}");
+    }
+    state.notify_changed();
+    Ok(next)
+}
+
+impl From<Verdict> for crate::domain::merge::ReviewVerdict {
+    fn from(v: Verdict) -> Self {
+        use crate::domain::merge::ReviewVerdict as R;
+        match v {
+            Verdict::Approve => R::Approve,
+            Verdict::ApproveWithEdit(payload) => R::ApproveWithEdit { payload },
+            Verdict::Reject {
+                reason_code,
+                reason,
+            } => R::Reject {
+                reason_code,
+                reason_text: reason.trim().to_owned(),
+            },
+        }
+    }
+}
+
+/// Refuses an edit that changes nothing or does not fit the gate's payload schema.
+pub fn check_edit(
+    settings: &crate::domain::gate_settings::GateSettings,
+    original: &Value,
+    edited: &Value,
+) -> Result<(), AppError> {
+    if canonical_json(edited) == canonical_json(original) {
+        return Err(AppError::invalid(
+            "payload",
+            "the edit changes nothing; approve it as proposed",
+        ));
+    }
+    // An edit must fit the gate's payload schema, like the proposal did.
+    if let Some(schema) = &settings.payload_schema {
+        let compiled = crate::domain::payload_schema::compile(schema)
+            .map_err(|e| crate::error::internal(format!("stored schema: {e:?}")))?;
+        if let Err(v) = crate::domain::payload_schema::validate(&compiled, edited) {
+            return Err(AppError::invalid(
+                format!("payload{}", v[0].path),
+                format!("does not fit the gate's payload schema: {}", v[0].message),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a rejection without a reason, or with a reason code the gate does not offer.
+pub fn check_rejection(
+    settings: &crate::domain::gate_settings::GateSettings,
+    reason_code: Option<&String>,
+    reason: &str,
+) -> Result<(), AppError> {
+    if let Some(code) = reason_code {
+        if !settings.rejection_reasons.iter().any(|r| &r.code == code) {
+            return Err(AppError::invalid(
+                "reason_code",
+                format!("{code:?} is not one of this gate's rejection reasons"),
+            ));
+        }
+    }
+    if reason.trim().is_empty() && reason_code.is_none() {
+        return Err(AppError::invalid(
+            "reason",
+            "a rejection needs a reason; it is sent to the agent",
+        ));
+    }
+    Ok(())
+}
+
+/// What concluding a request set off.
+pub struct Concluded {
+    /// Alerts of breakers this outcome opened, for the log once committed.
+    pub opened: Vec<String>,
+}
+
+/// Records a request's final outcome after its decisions: the status, the single-use approval
+/// token bound to the approved payload, the agent's webhook and the breaker bookkeeping (with
+/// the admins' alert when a breaker opens), all in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn conclude(
+    tx: &mut Tx,
+    state: &AppState,
+    request_id: &str,
+    next: Status,
+    approved_payload: Option<&Value>,
+    callback_url: Option<&str>,
+    breaker: crate::domain::breaker::BreakerSettings,
+    now: i64,
+) -> Result<Concluded, AppError> {
+    requests::set_status(tx, request_id, next.as_str(), now, true).await?;
+    if let Some(payload) = approved_payload {
+        issue_approval_token(tx, request_id, payload, now).await?;
+    }
+    enqueue_webhook(tx, request_id, callback_url, now).await?;
+    let opened = crate::gates::breakers::after_decision(tx, request_id, breaker, now).await?;
     if !opened.is_empty() {
         // Admins are alerted by email, in the same transaction as the breaker opening.
-        let to = crate::notify::outbox::admins(&mut tx).await?;
-        let mut summary = crate::notify::outbox::summary_of(&mut tx, request_id).await?;
+        let to = crate::notify::outbox::admins(tx).await?;
+        let mut summary = crate::notify::outbox::summary_of(tx, request_id).await?;
         summary.reason = Some(opened.join("; "));
         crate::notify::outbox::enqueue(
-            &mut tx,
+            tx,
             state,
             crate::notify::NotificationKind::BreakerOpened,
             &summary,
@@ -275,12 +361,7 @@ pub async fn decide(
         )
         .await?;
     }
-    tx.commit().await?;
-    for alert in opened {
-        tracing::warn!("{alert}");
-    }
-    state.notify_changed();
-    Ok(next)
+    Ok(Concluded { opened })
 }
 
 #[cfg(test)]

@@ -481,22 +481,19 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
         rows.push(gate_and_decide(&mut rng, &live, proposal, at, now, n));
     }
     // The audit trail is appended in time order, as it would have been written live.
-    let mut events: Vec<(i64, usize, bool)> = Vec::with_capacity(rows.len() * 2);
+    let mut events: Vec<(i64, usize, Option<usize>)> = Vec::with_capacity(rows.len() * 2);
     for (i, row) in rows.iter().enumerate() {
-        events.push((row.request.created_at, i, false));
-        if let Some(d) = &row.decision {
-            events.push((d.created_at, i, true));
+        events.push((row.request.created_at, i, None));
+        for (j, d) in row.decisions.iter().enumerate() {
+            events.push((d.created_at, i, Some(j)));
         }
     }
     events.sort();
-    for (k, (_, i, is_decision)) in events.into_iter().enumerate() {
+    for (k, (_, i, decision)) in events.into_iter().enumerate() {
         let row = &rows[i];
         let r = &row.request;
-        if is_decision {
-            let d = row
-                .decision
-                .as_ref()
-                .expect("decision events come from decisions");
+        if let Some(j) = decision {
+            let d = &row.decisions[j];
             requests::insert_decision(&mut tx, d).await?;
             summary.decisions += 1;
             let actor = d
@@ -540,7 +537,8 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
 
 struct DemoRow {
     request: NewActionRequest,
-    decision: Option<NewDecision>,
+    /// One decision, or for a dual request the two reviewers' (the deciding one last).
+    decisions: Vec<NewDecision>,
 }
 
 fn gate_and_decide(
@@ -679,13 +677,10 @@ fn gate_and_decide(
         decided_at,
     };
 
-    let decision = decision_kind.map(|kind| {
-        let reviewer = loop {
-            let r = *pick(rng, REVIEWERS);
-            if Some(r) != p.acting_for {
-                break r;
-            }
-        };
+    let mut decisions = Vec::new();
+    if let Some(kind) = decision_kind {
+        let decided = decided_at.unwrap_or(at);
+        let reviewer = pick_reviewer(rng, p.acting_for, None);
         let (reason_code, reason_text) = if kind == "reject" {
             let (c, t) = *pick(rng, REJECT_REASONS);
             (Some(c.to_owned()), Some(t.to_owned()))
@@ -697,19 +692,51 @@ fn gate_and_decide(
         } else {
             (None, None)
         };
-        NewDecision {
-            id: demo_id(rng, "dec", decided_at.unwrap_or(at)),
+        let edited = (kind == "approve_with_edit").then(|| edit_payload(&request.payload));
+        if request.tier == "dual" && kind != "expire" {
+            // The other, independent half: a different person, who approved what the outcome
+            // approves (or approved the proposal, when the outcome is the first's rejection).
+            let other = pick_reviewer(rng, p.acting_for, Some(reviewer));
+            let earlier = (decided - rng.gen_range(60_000..3_600_000)).max(at);
+            decisions.push(NewDecision {
+                id: demo_id(rng, "dec", earlier),
+                request_id: id.clone(),
+                reviewer_id: Some(other.to_owned()),
+                kind: if kind == "reject" { "approve" } else { kind },
+                state_version: 1,
+                edited_payload: edited.clone(),
+                reason_code: None,
+                reason_text: None,
+                created_at: earlier,
+            });
+        }
+        decisions.push(NewDecision {
+            id: demo_id(rng, "dec", decided),
             request_id: id.clone(),
             reviewer_id: (kind != "expire").then(|| reviewer.to_owned()),
             kind,
             state_version: 1,
-            edited_payload: (kind == "approve_with_edit").then(|| edit_payload(&request.payload)),
+            edited_payload: edited,
             reason_code,
             reason_text,
-            created_at: decided_at.unwrap_or(at),
+            created_at: decided,
+        });
+    }
+    DemoRow { request, decisions }
+}
+
+/// A demo reviewer who is neither the person the request acts for nor `besides`.
+fn pick_reviewer(
+    rng: &mut ChaCha8Rng,
+    acting_for: Option<&str>,
+    besides: Option<&'static str>,
+) -> &'static str {
+    loop {
+        let r = *pick(rng, REVIEWERS);
+        if Some(r) != acting_for && Some(r) != besides {
+            break r;
         }
-    });
-    DemoRow { request, decision }
+    }
 }
 
 /// A reviewer's typical edit: lower an amount, or soften a text.
@@ -773,7 +800,7 @@ mod tests {
             let age = if n % 2 == 0 { 1_000 } else { 40 * HOUR };
             let proposal = propose(&mut rng, (n % 6) as usize, n);
             let row = gate_and_decide(&mut rng, &live, proposal, now - age, now, n);
-            if let Some(d) = &row.decision {
+            for d in &row.decisions {
                 assert!(
                     d.created_at >= row.request.created_at,
                     "decision before request: {n}"

@@ -128,6 +128,7 @@ pub async fn sign_checkpoint_if_due(state: &AppState) -> anyhow::Result<()> {
 struct Overdue {
     id: String,
     status: String,
+    tier: String,
     state_version: i64,
     callback_url: Option<String>,
 }
@@ -137,7 +138,7 @@ struct Overdue {
 /// approves (invariant 2). Returns how many requests changed.
 pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
-    let select = "SELECT id, status, state_version, callback_url FROM action_requests \
+    let select = "SELECT id, status, tier, state_version, callback_url FROM action_requests \
          WHERE status IN ('pending', 'in_review', 'escalated') AND deadline_at IS NOT NULL \
          AND deadline_at <= $1 ORDER BY deadline_at LIMIT 100";
     let mut tx = state.db.begin_write().await?;
@@ -182,6 +183,18 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
         )
         .await?;
         let mut escalated_to: Vec<String> = Vec::new();
+        // A dual review escalates only its silent half: a submitted review stands, and a half
+        // someone holds without reviewing is freed for the escalation group to take.
+        let mut reason = reason.to_owned();
+        if escalating && r.tier == "dual" {
+            let waiting = escalate_silent_halves(&mut tx, &r.id, r.state_version).await?;
+            reason = if waiting.is_empty() {
+                format!("{reason} (both reviews are in; waiting for a senior reviewer)")
+            } else {
+                format!("{reason} (waiting for: {})", waiting.join(", "))
+            };
+        }
+        let reason = reason.as_str();
         if escalating {
             // The gate's escalation team hears about it (senior reviewers when it names none).
             let settings = crate::gates::eligibility::settings_of_tx(&mut tx, &r.id).await?;
@@ -238,6 +251,49 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
         state.notify_changed();
     }
     Ok(overdue.len())
+}
+
+/// Frees the unsubmitted halves of a dual request's current round and says which are waiting.
+async fn escalate_silent_halves(
+    tx: &mut Tx,
+    request_id: &str,
+    round: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let held: Vec<(String, Option<String>)> = on_tx!(tx, |c| {
+        let held = sqlx::query_as(
+            "SELECT h.half, u.display_name FROM review_halves h LEFT JOIN users u ON u.id = h.reviewer_id \
+             WHERE h.request_id = $1 AND h.state_version = $2 AND h.verdict IS NULL",
+        )
+        .bind(request_id)
+        .bind(round)
+        .fetch_all(&mut *c)
+        .await?;
+        sqlx::query(
+            "DELETE FROM review_halves WHERE request_id = $1 AND state_version = $2 AND verdict IS NULL",
+        )
+        .bind(request_id)
+        .bind(round)
+        .execute(&mut *c)
+        .await?;
+        Ok::<_, sqlx::Error>(held)
+    })?;
+    let submitted: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT half FROM review_halves WHERE request_id = $1 AND state_version = $2"
+    )
+    .bind(request_id)
+    .bind(round)
+    .fetch_all(&mut *c)
+    .await)?;
+    Ok(["a", "b"]
+        .into_iter()
+        .filter(|h| !submitted.iter().any(|s| s == h))
+        .map(|h| match held.iter().find(|(half, _)| half == h) {
+            Some((_, Some(name))) => {
+                format!("half {} (held by {name}, released)", h.to_uppercase())
+            }
+            _ => format!("half {}", h.to_uppercase()),
+        })
+        .collect())
 }
 
 #[derive(sqlx::FromRow, Debug)]
