@@ -173,6 +173,19 @@ async fn two_reviewers_disagree_blind_and_a_senior_settles_it(engine: Engine) {
     let page = ravi.page(&id).await;
     assert!(page.contains("Dual review: 1 of 2 reviews in."), "{page}");
     assert!(!page.contains("alpha-7731"), "the first review leaked");
+    // The server function behind the page reveals no more than the page.
+    let res = ravi
+        .client
+        .post(server.url("/api/load_request"))
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let data: Value = res.json().await.unwrap();
+    assert_eq!(data["dual"]["reviews_in"], 1, "{data}");
+    assert_eq!(data["dual"]["conflict"], Value::Null);
+    assert!(!data.to_string().contains("alpha-7731"), "{data}");
     let audit: Vec<String> = on_db!(&db, |p| sqlx::query_scalar(
         "SELECT detail FROM audit_events WHERE request_id = $1 ORDER BY seq"
     )

@@ -57,7 +57,9 @@ pub struct RequestDetail {
     pub rejection_reasons: Vec<(String, String)>,
 }
 
-#[server]
+/// At a fixed address (`/api/load_request`) so tests can call it as a browser would and check
+/// what it reveals (dual review is blind at the API, not just on the page).
+#[server(endpoint = "load_request")]
 pub async fn load_request(id: String) -> Result<RequestDetail, AppError> {
     let user = crate::accounts::session::require_user()?;
     let state = crate::server::state()?;
