@@ -39,6 +39,9 @@ pub struct InboxRow {
     pub explanation: String,
     pub created_at: i64,
     pub deadline_at: Option<i64>,
+    /// For a dual request: how many of its two blind reviews are in (2 means they disagree
+    /// and wait for a senior reviewer, since agreement would have decided it).
+    pub dual_reviews_in: Option<i64>,
 }
 
 impl InboxRow {
@@ -403,7 +406,13 @@ fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
                 <span class="facts muted">{facts}</span>
             </td>
             <td>{row.agent_name}</td>
-            <td><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span></td>
+            <td><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span>
+                {row.dual_reviews_in.map(|n| if n >= 2 {
+                    view! { <span class="dual-badge conflict" title="The two reviews disagree; a senior reviewer settles it">"conflict"</span> }.into_any()
+                } else {
+                    view! { <span class="dual-badge" title="Reviews in, of two">{format!("{n}/2")}</span> }.into_any()
+                })}
+            </td>
             <td>{gate}</td>
             <td>{status_label}</td>
             <td class=sla_class title=deadline_iso>{left_text}</td>
@@ -449,6 +458,7 @@ mod tests {
             explanation: String::new(),
             created_at: 0,
             deadline_at: None,
+            dual_reviews_in: None,
         };
         assert_eq!(
             row.facts(),

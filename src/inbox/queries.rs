@@ -24,6 +24,7 @@ struct Row {
     explanation: String,
     created_at: i64,
     deadline_at: Option<i64>,
+    dual_reviews_in: Option<i64>,
 }
 
 const OPEN: &str = "r.status IN ('pending', 'in_review', 'escalated')";
@@ -77,7 +78,10 @@ pub async fn open_requests(
     let list_sql = format!(
         "SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
          r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
-         g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at \
+         g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at, \
+         CASE WHEN r.tier = 'dual' THEN (SELECT COUNT(*) FROM review_halves h \
+           WHERE h.request_id = r.id AND h.state_version = r.state_version \
+           AND h.verdict IS NOT NULL) END AS dual_reviews_in \
          FROM action_requests r JOIN agents a ON a.id = r.agent_id \
          LEFT JOIN gates g ON g.id = r.gate_id \
          WHERE {OPEN} AND ($1 IS NULL OR r.tier = $1) \
@@ -168,6 +172,7 @@ pub async fn open_requests(
                 explanation: r.explanation,
                 created_at: r.created_at,
                 deadline_at: r.deadline_at,
+                dual_reviews_in: r.dual_reviews_in,
             })
             .collect(),
         open_total,
