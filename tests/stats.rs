@@ -13,11 +13,13 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 
 async fn gate_id(db: &Db, key: &str) -> String {
-    on_db!(db, |p| sqlx::query_scalar("SELECT id FROM gates WHERE key = $1")
-        .bind(key)
-        .fetch_one(p)
-        .await
-        .unwrap())
+    on_db!(db, |p| sqlx::query_scalar(
+        "SELECT id FROM gates WHERE key = $1"
+    )
+    .bind(key)
+    .fetch_one(p)
+    .await
+    .unwrap())
 }
 
 async fn draft_definition(db: &Db, key: &str) -> Option<String> {
@@ -78,7 +80,13 @@ fn refund(
     }
 }
 
-fn decision(id: &str, request: &str, reviewer: Option<&str>, kind: &'static str, at: i64) -> NewDecision {
+fn decision(
+    id: &str,
+    request: &str,
+    reviewer: Option<&str>,
+    kind: &'static str,
+    at: i64,
+) -> NewDecision {
     NewDecision {
         id: id.to_owned(),
         request_id: request.to_owned(),
@@ -103,16 +111,61 @@ async fn server_with_history(engine: Engine) -> Option<TestServer> {
     let mut tx = t.db.begin_write().await.unwrap();
     let mut rows = Vec::new();
     for i in 0..3 {
-        rows.push((refund(&format!("req_auto{i}"), &gate, 50, "auto", "executed", &[], t0 + i, Some(t0 + i)), None));
+        rows.push((
+            refund(
+                &format!("req_auto{i}"),
+                &gate,
+                50,
+                "auto",
+                "executed",
+                &[],
+                t0 + i,
+                Some(t0 + i),
+            ),
+            None,
+        ));
     }
-    rows.push((refund("req_log", &gate, 500, "log", "executed", &["over-100"], t0, Some(t0)), None));
+    rows.push((
+        refund(
+            "req_log",
+            &gate,
+            500,
+            "log",
+            "executed",
+            &["over-100"],
+            t0,
+            Some(t0),
+        ),
+        None,
+    ));
     let review = |id: &str, status: &str, took: Option<i64>| {
-        refund(id, &gate, 1500, "review", status, &["over-100", "over-1000"], t0, took.map(|m| t0 + m * MINUTE))
+        refund(
+            id,
+            &gate,
+            1500,
+            "review",
+            status,
+            &["over-100", "over-1000"],
+            t0,
+            took.map(|m| t0 + m * MINUTE),
+        )
     };
-    rows.push((review("req_ok1", "approved", Some(10)), Some(("usr_dana", "approve", 10))));
-    rows.push((review("req_ok2", "executed", Some(20)), Some(("usr_dana", "approve", 20))));
-    rows.push((review("req_edit", "executed", Some(30)), Some(("usr_ravi", "approve_with_edit", 30))));
-    rows.push((review("req_no", "rejected", Some(40)), Some(("usr_ravi", "reject", 40))));
+    rows.push((
+        review("req_ok1", "approved", Some(10)),
+        Some(("usr_dana", "approve", 10)),
+    ));
+    rows.push((
+        review("req_ok2", "executed", Some(20)),
+        Some(("usr_dana", "approve", 20)),
+    ));
+    rows.push((
+        review("req_edit", "executed", Some(30)),
+        Some(("usr_ravi", "approve_with_edit", 30)),
+    ));
+    rows.push((
+        review("req_no", "rejected", Some(40)),
+        Some(("usr_ravi", "reject", 40)),
+    ));
     let mut expired = review("req_late", "expired", Some(600));
     expired.amount_minor = Some(250_000);
     rows.push((expired, None));
@@ -122,7 +175,13 @@ async fn server_with_history(engine: Engine) -> Option<TestServer> {
     for (r, d) in &rows {
         requests::insert(&mut tx, r).await.unwrap();
         if let Some((who, kind, took)) = d {
-            let d = decision(&format!("dec_{}", r.id), &r.id, Some(who), kind, t0 + took * MINUTE);
+            let d = decision(
+                &format!("dec_{}", r.id),
+                &r.id,
+                Some(who),
+                kind,
+                t0 + took * MINUTE,
+            );
             requests::insert_decision(&mut tx, &d).await.unwrap();
         }
     }
@@ -155,8 +214,12 @@ fn text_of(html: &str) -> String {
 
 /// The `<tr>` (or other element) whose opening tag contains `marker`, up to its end tag.
 fn element<'h>(html: &'h str, marker: &str, end: &str) -> &'h str {
-    let start = html.find(marker).unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
+    // From the end of the opening tag that holds the marker.
     let rest = &html[start..];
+    let rest = &rest[rest.find('>').map_or(0, |i| i + 1)..];
     &rest[..rest.find(end).map(|i| i + end.len()).unwrap_or(rest.len())]
 }
 
@@ -186,7 +249,10 @@ async fn stats_page_and_csv_show_the_known_numbers(engine: Engine) {
     let (status, csv) = get(&ines, &server, "/stats.csv?days=7&group=gate").await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("group,label,requests,tier_auto"), "{csv}");
+    assert!(
+        lines[0].starts_with("group,label,requests,tier_auto"),
+        "{csv}"
+    );
     assert_eq!(
         lines[1],
         "refunds,refunds,10,3,1,6,0,0,4,0,2,1,1,1,0,1,0.5000,1200000,2400000,0,0,0,0,Dana Whitfield=2; Ravi Menon=2"
@@ -197,13 +263,22 @@ async fn stats_page_and_csv_show_the_known_numbers(engine: Engine) {
     assert_eq!(buckets.len(), 7, "one row per day: {trend}");
     let total: u64 = buckets
         .iter()
-        .map(|l| l.split(',').skip(2).take(5).map(|n| n.parse::<u64>().unwrap()).sum::<u64>())
+        .map(|l| {
+            l.split(',')
+                .skip(2)
+                .take(5)
+                .map(|n| n.parse::<u64>().unwrap())
+                .sum::<u64>()
+        })
         .sum();
     assert_eq!(total, 10);
 
     // Grouped by reviewer: a reviewer's decisions and approval rate.
     let (_, by_reviewer) = get(&ines, &server, "/stats.csv?days=7&group=reviewer").await;
-    assert!(by_reviewer.contains("usr_ravi,Ravi Menon,2,0,0,2,0,0,0,0,0,1,1,0,0,0,0.0000"), "{by_reviewer}");
+    assert!(
+        by_reviewer.contains("usr_ravi,Ravi Menon,2,0,0,2,0,0,0,0,0,1,1,0,0,0,0.0000"),
+        "{by_reviewer}"
+    );
 
     // Readers only; bad filters are named.
     let dana = server.signed_in("dana@example.com").await;
@@ -216,7 +291,10 @@ async fn stats_page_and_csv_show_the_known_numbers(engine: Engine) {
     assert_eq!((status, body.starts_with("group: ")), (400, true), "{body}");
     server.stop().await;
 }
-on_both_engines!(stats_page_and_csv, stats_page_and_csv_show_the_known_numbers);
+on_both_engines!(
+    stats_page_and_csv,
+    stats_page_and_csv_show_the_known_numbers
+);
 
 async fn backtests_and_saving_a_draft(engine: Engine) {
     let Some(server) = server_with_history(engine).await else {
@@ -231,7 +309,10 @@ async fn backtests_and_saving_a_draft(engine: Engine) {
     assert_eq!(status, 200, "{page}");
     let facts = text_of(element(&page, "data-testid=\"backtest\"", "</dl>"));
     assert!(facts.contains("Requests re-gated 10"), "{facts}");
-    assert!(facts.contains("Would change tier 0 (0 less strict, 0 stricter)"), "{facts}");
+    assert!(
+        facts.contains("Would change tier 0 (0 less strict, 0 stricter)"),
+        "{facts}"
+    );
     assert!(facts.contains("Misses 0 of those"), "{facts}");
     assert!(facts.contains("Reviewer hours saved 0.0"), "{facts}");
     assert!(page.contains("data-testid=\"no-misses\""));
@@ -241,60 +322,142 @@ async fn backtests_and_saving_a_draft(engine: Engine) {
     let (status, page) = get(&alex, &server, &format!("{base}&value=2000")).await;
     assert_eq!(status, 200, "{page}");
     let facts = text_of(element(&page, "data-testid=\"backtest\"", "</dl>"));
-    assert!(facts.contains("Would change tier 4 (4 less strict, 0 stricter)"), "{facts}");
-    assert!(facts.contains("Would run without a human 4 that humans reviewed"), "{facts}");
+    assert!(
+        facts.contains("Would change tier 4 (4 less strict, 0 stricter)"),
+        "{facts}"
+    );
+    assert!(
+        facts.contains("Would run without a human 4 that humans reviewed"),
+        "{facts}"
+    );
     assert!(facts.contains("Misses 2 of those"), "{facts}");
     assert!(facts.contains("Reviewer hours saved 0.1"), "{facts}");
-    assert!(facts.contains("Expected approval rate 50.0% → —"), "{facts}");
+    assert!(
+        facts.contains("Expected approval rate 50.0% → —"),
+        "{facts}"
+    );
     let misses = element(&page, "data-testid=\"misses\"", "</table>");
-    assert!(misses.contains("href=\"/inbox/req_no\"") && misses.contains("href=\"/inbox/req_edit\""), "{misses}");
+    assert!(
+        misses.contains("href=\"/inbox/req_no\"") && misses.contains("href=\"/inbox/req_edit\""),
+        "{misses}"
+    );
     assert!(misses.contains("href=\"/audit/requests/req_no\""));
     assert!(!misses.contains("req_ok1"));
-    assert!(page.contains("data-testid=\"distribution\"") && page.contains("candidate 2,000.00 EUR"));
+    assert!(
+        page.contains("data-testid=\"distribution\"") && page.contains("candidate 2,000.00 EUR")
+    );
 
     // Bad input: a clear error, and the page still shows the history.
     let (status, page) = get(&alex, &server, &format!("{base}&value=lots")).await;
     assert_eq!(status, 400);
-    assert!(text_of(&page).contains("value: \"lots\" is not a decimal amount"), "{page}");
+    assert!(
+        text_of(&page).contains("value: \"lots\" is not a decimal amount"),
+        "{page}"
+    );
     assert_eq!(get(&alex, &server, "/stats/gates/nope").await.0, 404);
 
     // Save as draft: refused to non-admins and for bad input, with nothing written.
     let ines = server.signed_in("ines@example.com").await;
-    let form = [("days", "7"), ("t", "over-1000:amount:EUR"), ("value", "2000")];
-    let res = ines.post(server.url("/stats/gates/refunds/draft")).form(&form).send().await.unwrap();
+    let form = [
+        ("days", "7"),
+        ("t", "over-1000:amount:EUR"),
+        ("value", "2000"),
+    ];
+    let res = ines
+        .post(server.url("/stats/gates/refunds/draft"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let bad = [("days", "7"), ("t", "over-1000:amount:EUR"), ("value", "-1")];
-    let res = alex.post(server.url("/stats/gates/refunds/draft")).form(&bad).send().await.unwrap();
+    let bad = [
+        ("days", "7"),
+        ("t", "over-1000:amount:EUR"),
+        ("value", "-1"),
+    ];
+    let res = alex
+        .post(server.url("/stats/gates/refunds/draft"))
+        .form(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     let back = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.starts_with("/stats/gates/refunds?"), "{back}");
     let (_, page) = get(&alex, &server, &back).await;
-    assert!(text_of(&page).contains("value: amount must not be negative"), "{page}");
-    assert_eq!(draft_definition(&db, "refunds").await, None, "nothing saved");
+    assert!(
+        text_of(&page).contains("value: amount must not be negative"),
+        "{page}"
+    );
+    assert_eq!(
+        draft_definition(&db, "refunds").await,
+        None,
+        "nothing saved"
+    );
 
-    let res = alex.post(server.url("/stats/gates/refunds/draft")).form(&form).send().await.unwrap();
+    let res = alex
+        .post(server.url("/stats/gates/refunds/draft"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/gates/refunds");
     let (_, page) = get(&alex, &server, "/gates/refunds").await;
-    assert!(page.contains("Saved as draft version 2 of gate refunds"), "{page}");
-    let draft: serde_json::Value = serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
+    assert!(
+        page.contains("Saved as draft version 2 of gate refunds"),
+        "{page}"
+    );
+    let draft: serde_json::Value =
+        serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
     let thresholds = &draft["rules"][1]["when"][0]["thresholds"];
-    assert_eq!(thresholds[0], serde_json::json!({"amount": "2000.00", "currency": "EUR"}), "{draft}");
-    assert_eq!(thresholds[1]["amount"], "1100", "other currencies untouched");
+    assert_eq!(
+        thresholds[0],
+        serde_json::json!({"amount": "2000.00", "currency": "EUR"}),
+        "{draft}"
+    );
+    assert_eq!(
+        thresholds[1]["amount"], "1100",
+        "other currencies untouched"
+    );
 
     // A second save does not silently overwrite the draft.
     let other = [("days", "7"), ("rule", "over-100"), ("tier", "remove")];
-    let res = alex.post(server.url("/stats/gates/refunds/draft")).form(&other).send().await.unwrap();
+    let res = alex
+        .post(server.url("/stats/gates/refunds/draft"))
+        .form(&other)
+        .send()
+        .await
+        .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_owned();
     let (_, page) = get(&alex, &server, &back).await;
-    assert!(text_of(&page).contains("already has a draft (version 2)"), "{page}");
-    let unchanged: serde_json::Value = serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
+    assert!(
+        text_of(&page).contains("already has a draft (version 2)"),
+        "{page}"
+    );
+    let unchanged: serde_json::Value =
+        serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
     assert_eq!(unchanged, draft);
-    let replace = [("days", "7"), ("rule", "over-100"), ("tier", "remove"), ("replace_draft", "yes")];
-    let res = alex.post(server.url("/stats/gates/refunds/draft")).form(&replace).send().await.unwrap();
+    let replace = [
+        ("days", "7"),
+        ("rule", "over-100"),
+        ("tier", "remove"),
+        ("replace_draft", "yes"),
+    ];
+    let res = alex
+        .post(server.url("/stats/gates/refunds/draft"))
+        .form(&replace)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["location"], "/gates/refunds");
-    let replaced: serde_json::Value = serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
-    assert_eq!(replaced["rules"].as_array().unwrap().len(), 3, "over-100 removed");
+    let replaced: serde_json::Value =
+        serde_json::from_str(&draft_definition(&db, "refunds").await.unwrap()).unwrap();
+    assert_eq!(
+        replaced["rules"].as_array().unwrap().len(),
+        3,
+        "over-100 removed"
+    );
     server.stop().await;
 }
 on_both_engines!(backtests_and_drafts, backtests_and_saving_a_draft);

@@ -31,7 +31,9 @@ mod distribution;
 
 pub use candidate::{candidate, with_rule_tier, with_threshold, without_rule};
 pub use candidate::{ThresholdChange, TuneError};
-pub use distribution::{distribution, even_edges, histogram, histogram_of_values, tunable_thresholds};
+pub use distribution::{
+    distribution, even_edges, histogram, histogram_of_values, tunable_thresholds,
+};
 pub use distribution::{Attribute, Histogram, Tunable};
 
 use crate::domain::policy::Policy;

@@ -319,7 +319,8 @@ impl Trend {
         if !self.window.contains(r.created_at_ms) {
             return;
         }
-        let p = &mut self.points[((r.created_at_ms - self.window.from_ms) / self.bucket_ms) as usize];
+        let p =
+            &mut self.points[((r.created_at_ms - self.window.from_ms) / self.bucket_ms) as usize];
         p.by_tier[r.tier as usize] += 1;
         p.outcomes.add(r.outcome);
         p.hindsight.add(r);

@@ -180,10 +180,20 @@ pub fn legend(items: &[(&str, &str)]) -> String {
 }
 
 /// Stacked bars, one per label, layers in `series` order from the bottom.
-pub fn stacked_bars(title: &str, labels: &[String], series: &[Series], markers: &[Marker]) -> String {
+pub fn stacked_bars(
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    markers: &[Marker],
+) -> String {
     let n = labels.len();
     let totals: Vec<u64> = (0..n)
-        .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0)).sum())
+        .map(|i| {
+            series
+                .iter()
+                .map(|s| s.values.get(i).copied().unwrap_or(0))
+                .sum()
+        })
         .collect();
     let top = nice_max(totals.iter().copied().max().unwrap_or(0));
     let mut out = String::with_capacity(256 + n * series.len() * 120);
@@ -201,7 +211,9 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series], markers: 
         .collect();
     y_grid(&mut out, &ticks);
     if n == 0 {
-        out.push_str(r#"<text x="360" y="120" text-anchor="middle">No data in this window</text></svg>"#);
+        out.push_str(
+            r#"<text x="360" y="120" text-anchor="middle">No data in this window</text></svg>"#,
+        );
         return out;
     }
     let slot = plot_w() / n as f64;
@@ -235,7 +247,11 @@ pub fn stacked_bars(title: &str, labels: &[String], series: &[Series], markers: 
             r#"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{y2:.1}" stroke="{c}" stroke-width="2"{dash}><title>{l}</title></line><text x="{tx:.1}" y="{ty}" fill="{c}" font-weight="600">{l}</text>"#,
             y2 = H - BOTTOM,
             c = m.color,
-            dash = if m.dashed { r#" stroke-dasharray="5 3""# } else { "" },
+            dash = if m.dashed {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            },
             l = esc(&m.label),
             tx = x + 4.0,
             ty = TOP + 10.0,
@@ -255,7 +271,9 @@ pub fn rate_lines(title: &str, labels: &[String], lines: &[Line]) -> String {
         .collect();
     y_grid(&mut out, &ticks);
     if n == 0 {
-        out.push_str(r#"<text x="360" y="120" text-anchor="middle">No data in this window</text></svg>"#);
+        out.push_str(
+            r#"<text x="360" y="120" text-anchor="middle">No data in this window</text></svg>"#,
+        );
         return out;
     }
     let slot = plot_w() / n as f64;
@@ -268,7 +286,7 @@ pub fn rate_lines(title: &str, labels: &[String], lines: &[Line]) -> String {
     for line in lines {
         // A polyline per unbroken run of points.
         let mut run: Vec<(f64, f64)> = Vec::new();
-        let mut flush = |run: &mut Vec<(f64, f64)>, out: &mut String| {
+        let flush = |run: &mut Vec<(f64, f64)>, out: &mut String| {
             if run.len() > 1 {
                 let pts: Vec<String> = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
                 let _ = write!(
@@ -323,7 +341,17 @@ mod tests {
 
     #[test]
     fn nice_max_rounds_up_to_1_2_5() {
-        let cases = [(0, 1), (3, 3), (7, 10), (10, 10), (11, 20), (150, 200), (201, 500), (999, 1000), (5000, 5000)];
+        let cases = [
+            (0, 1),
+            (3, 3),
+            (7, 10),
+            (10, 10),
+            (11, 20),
+            (150, 200),
+            (201, 500),
+            (999, 1000),
+            (5000, 5000),
+        ];
         for (v, want) in cases {
             assert_eq!(nice_max(v), want, "{v}");
         }
@@ -333,28 +361,54 @@ mod tests {
     fn stacked_bars_draw_one_rect_per_nonzero_layer_scaled_to_the_axis() {
         let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let series = vec![
-            Series { name: "auto".into(), color: "#111111", values: vec![2, 0, 5] },
-            Series { name: "review".into(), color: "#222222", values: vec![3, 0, 5] },
+            Series {
+                name: "auto".into(),
+                color: "#111111",
+                values: vec![2, 0, 5],
+            },
+            Series {
+                name: "review".into(),
+                color: "#222222",
+                values: vec![3, 0, 5],
+            },
         ];
         let svg = stacked_bars("Volume <by> tier", &labels, &series, &[]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(count(&svg, "<rect"), 4, "empty bar b draws nothing");
-        assert!(svg.contains("<title>Volume &lt;by&gt; tier</title>"), "escaped title");
+        assert!(
+            svg.contains("<title>Volume &lt;by&gt; tier</title>"),
+            "escaped title"
+        );
         assert!(svg.contains("<title>c: review 5</title>"));
         // Axis top is 10 (the tallest stack): bar c fills the plot from bottom to top.
         assert!(svg.contains(r#">10</text>"#));
-        let c_review = svg.split("<rect").find(|r| r.contains("c: review")).unwrap();
+        let c_review = svg
+            .split("<rect")
+            .find(|r| r.contains("c: review"))
+            .unwrap();
         assert!(c_review.contains(&format!(r#"y="{TOP:.1}""#)), "{c_review}");
     }
 
     #[test]
     fn markers_sit_on_category_boundaries() {
         let labels: Vec<String> = (0..4).map(|i| i.to_string()).collect();
-        let series = vec![Series { name: "x".into(), color: "#000000", values: vec![1; 4] }];
-        let m = Marker { at: 2.0, label: "live 1,000".into(), color: "#ff0000", dashed: true };
+        let series = vec![Series {
+            name: "x".into(),
+            color: "#000000",
+            values: vec![1; 4],
+        }];
+        let m = Marker {
+            at: 2.0,
+            label: "live 1,000".into(),
+            color: "#ff0000",
+            dashed: true,
+        };
         let svg = stacked_bars("t", &labels, &series, &[m]);
         let x = LEFT + plot_w() / 4.0 * 2.0;
-        assert!(svg.contains(&format!(r#"x1="{x:.1}" x2="{x:.1}""#)), "{svg}");
+        assert!(
+            svg.contains(&format!(r#"x1="{x:.1}" x2="{x:.1}""#)),
+            "{svg}"
+        );
         assert!(svg.contains("stroke-dasharray"));
         assert!(svg.contains(">live 1,000</text>"));
     }
@@ -380,7 +434,10 @@ mod tests {
         assert!(rate_lines("t", &[], &[]).contains("No data"));
         let labels: Vec<String> = (0..90).map(|i| format!("L{i}")).collect();
         let svg = rate_lines("t", &labels, &[]);
-        let shown = labels.iter().filter(|l| svg.contains(&format!(">{l}</text>"))).count();
+        let shown = labels
+            .iter()
+            .filter(|l| svg.contains(&format!(">{l}</text>")))
+            .count();
         assert!((1..=MAX_X_LABELS).contains(&shown), "{shown}");
     }
 }

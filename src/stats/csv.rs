@@ -74,7 +74,13 @@ pub fn groups_csv(rows: &[GroupRow]) -> Vec<u8> {
         record.push(opt(s.median_decision_ms));
         record.push(opt(s.p90_decision_ms));
         record.extend(
-            [h.log_reviewed, h.log_flagged, h.auto_reviewed, h.auto_flagged].map(|n| n.to_string()),
+            [
+                h.log_reviewed,
+                h.log_flagged,
+                h.auto_reviewed,
+                h.auto_flagged,
+            ]
+            .map(|n| n.to_string()),
         );
         record.push(load);
         let _ = w.write_record(&record);
@@ -152,12 +158,22 @@ mod tests {
             h.push(r);
         }
         h.push(req("a", "refunds", Tier::Auto, Outcome::AutoApproved));
-        let all = Window { from_ms: 0, to_ms: 1 };
+        let all = Window {
+            from_ms: 0,
+            to_ms: 1,
+        };
         let mut stats = summarise(&h, GroupBy::Gate, all);
-        stats[0].reviewers = vec![ReviewerLoad { reviewer: "Ann, \"the\" reviewer".into(), decisions: 4 }];
+        stats[0].reviewers = vec![ReviewerLoad {
+            reviewer: "Ann, \"the\" reviewer".into(),
+            decisions: 4,
+        }];
         let rows: Vec<GroupRow> = stats
             .into_iter()
-            .map(|s| GroupRow { label: "Refunds".into(), gate: Some("refunds".into()), stats: s })
+            .map(|s| GroupRow {
+                label: "Refunds".into(),
+                gate: Some("refunds".into()),
+                stats: s,
+            })
             .collect();
         let text = String::from_utf8(groups_csv(&rows)).unwrap();
         let mut lines = text.lines();
@@ -171,14 +187,30 @@ mod tests {
 
     #[test]
     fn trend_rows_are_one_per_bucket_with_empty_rates_when_undecided() {
-        let mut busy = TrendPoint { start_ms: 0, ..TrendPoint::default() };
+        let mut busy = TrendPoint {
+            start_ms: 0,
+            ..TrendPoint::default()
+        };
         busy.by_tier = [1, 2, 3, 0, 1];
-        busy.outcomes = OutcomeCounts { approved_unchanged: 1, rejected: 1, ..OutcomeCounts::default() };
-        let quiet = TrendPoint { start_ms: 86_400_000, ..TrendPoint::default() };
+        busy.outcomes = OutcomeCounts {
+            approved_unchanged: 1,
+            rejected: 1,
+            ..OutcomeCounts::default()
+        };
+        let quiet = TrendPoint {
+            start_ms: 86_400_000,
+            ..TrendPoint::default()
+        };
         let text = String::from_utf8(trend_csv(&[busy, quiet])).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[1], "1970-01-01T00:00:00Z,0,1,2,3,0,1,0,0,1,0,1,0,0,0,0.5000");
-        assert_eq!(lines[2], "1970-01-02T00:00:00Z,86400000,0,0,0,0,0,0,0,0,0,0,0,0,0,");
+        assert_eq!(
+            lines[1],
+            "1970-01-01T00:00:00Z,0,1,2,3,0,1,0,0,1,0,1,0,0,0,0.5000"
+        );
+        assert_eq!(
+            lines[2],
+            "1970-01-02T00:00:00Z,86400000,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+        );
     }
 }

@@ -76,7 +76,11 @@ async fn download(
     let day = |ms: i64| crate::domain::time::iso_utc(ms)[..10].to_owned();
     let name = format!(
         "countersign-stats-{}-{}-to-{}.csv",
-        if table == "trend" { "trend".to_owned() } else { format!("by-{}", data.group_name) },
+        if table == "trend" {
+            "trend".to_owned()
+        } else {
+            format!("by-{}", data.group_name)
+        },
         day(data.window.from_ms),
         day(data.window.to_ms - 1)
     );

@@ -22,7 +22,7 @@ pub fn StatsPage() -> impl IntoView {
         <Title text="Stats"/>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                let current = q();
+                let current = StatsQuery::from_query(&query.read_untracked());
                 match data.await {
                     Err(e) => view! {
                         <div class="page-head"><h1>"Stats"</h1></div>
@@ -96,7 +96,10 @@ fn hindsight_text(flagged: u64, reviewed: u64) -> String {
     if reviewed == 0 {
         "not reviewed".into()
     } else {
-        format!("{} of {reviewed} reviewed", pct(Some(flagged as f64 / reviewed as f64)))
+        format!(
+            "{} of {reviewed} reviewed",
+            pct(Some(flagged as f64 / reviewed as f64))
+        )
     }
 }
 
@@ -114,7 +117,11 @@ fn Stats(d: StatsData) -> impl IntoView {
     let sep = if qs.is_empty() { "" } else { "&" };
     let csv_groups = format!("/stats.csv?{qs}{sep}table=groups");
     let csv_trend = format!("/stats.csv?{qs}{sep}table=trend");
-    let labels: Vec<String> = d.trend.iter().map(|p| bucket_label(p.start_ms, d.bucket_ms)).collect();
+    let labels: Vec<String> = d
+        .trend
+        .iter()
+        .map(|p| bucket_label(p.start_ms, d.bucket_ms))
+        .collect();
     let bucket_word = match d.bucket_ms / super::params::DAY {
         1 => "day",
         7 => "week",
@@ -131,10 +138,19 @@ fn Stats(d: StatsData) -> impl IntoView {
         &labels,
         &rate_series(&d.trend),
     );
-    let tier_legend: Vec<(&str, &str)> = Tier::ALL.iter().map(|t| (t.as_str(), charts::tier_color(*t))).collect();
+    let tier_legend: Vec<(&str, &str)> = Tier::ALL
+        .iter()
+        .map(|t| (t.as_str(), charts::tier_color(*t)))
+        .collect();
     let rate_legend = [
-        ("approved unchanged", charts::outcome_color(Outcome::ApprovedUnchanged)),
-        ("edited or rejected", charts::outcome_color(Outcome::Rejected)),
+        (
+            "approved unchanged",
+            charts::outcome_color(Outcome::ApprovedUnchanged),
+        ),
+        (
+            "edited or rejected",
+            charts::outcome_color(Outcome::Rejected),
+        ),
     ];
     let group_title = GROUPINGS
         .iter()

@@ -362,9 +362,11 @@ impl TuneQuery {
                 marker: None,
             })),
             (Some(rule), Some(tier)) => {
-                let tier: Tier = tier.parse().map_err(|e: crate::domain::tier::UnknownTier| {
-                    AppError::invalid("tier", e.to_string())
-                })?;
+                let tier: Tier = tier
+                    .parse()
+                    .map_err(|e: crate::domain::tier::UnknownTier| {
+                        AppError::invalid("tier", e.to_string())
+                    })?;
                 let definition = backtest::with_rule_tier(def, rule, tier)
                     .map_err(|e| AppError::invalid("rule", e.to_string()))?;
                 Ok(Some(Candidate {
@@ -421,7 +423,8 @@ pub fn threshold_change(
 }
 
 /// Round bucket edges from 0 to at least `hi`, about `buckets` of them, with a 1-2-5 step so
-/// thresholds (usually round numbers) fall on an edge and split the chart exactly.
+/// thresholds (usually round numbers) fall on an edge and split the chart exactly. For whole
+/// units (minor units of money, counts), so the step is at least 1.
 pub fn nice_edges(hi: f64, buckets: u32) -> Vec<f64> {
     let buckets = buckets.max(1);
     let hi = if hi.is_finite() && hi > 0.0 { hi } else { 1.0 };
@@ -431,7 +434,8 @@ pub fn nice_edges(hi: f64, buckets: u32) -> Vec<f64> {
         .into_iter()
         .map(|m| m * magnitude)
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
+        .unwrap_or(10.0 * magnitude)
+        .max(1.0);
     let n = (hi / step).ceil().max(1.0) as usize;
     (0..=n).map(|i| i as f64 * step).collect()
 }
@@ -457,7 +461,10 @@ mod tests {
             (d.from_ms, d.to_ms),
             (midnight_after - 30 * DAY, midnight_after)
         );
-        assert_eq!(w("7").window(NOW).unwrap().from_ms, midnight_after - 7 * DAY);
+        assert_eq!(
+            w("7").window(NOW).unwrap().from_ms,
+            midnight_after - 7 * DAY
+        );
         for bad in ["0", "-3", "x", "3651", "1.5"] {
             let e = w(bad).window(NOW).unwrap_err();
             assert!(e.to_string().starts_with("days: "), "{bad}: {e}");
@@ -483,7 +490,11 @@ mod tests {
             from: Some("2026-02-30".into()),
             ..WindowQuery::default()
         };
-        assert!(typo.window(NOW).unwrap_err().to_string().starts_with("from: "));
+        assert!(typo
+            .window(NOW)
+            .unwrap_err()
+            .to_string()
+            .starts_with("from: "));
     }
 
     #[test]
@@ -511,12 +522,19 @@ mod tests {
         assert_eq!(p.gate.as_deref(), Some("refunds"));
         assert_eq!(q.query_string(), "days=90&group=reviewer&gate=refunds");
         let default = StatsQuery::default().parse(NOW).unwrap();
-        assert_eq!((default.group_by, default.group_name), (GroupBy::Gate, "gate"));
+        assert_eq!(
+            (default.group_by, default.group_name),
+            (GroupBy::Gate, "gate")
+        );
         let bad = StatsQuery {
             group: Some("colour".into()),
             ..StatsQuery::default()
         };
-        assert!(bad.parse(NOW).unwrap_err().to_string().starts_with("group: "));
+        assert!(bad
+            .parse(NOW)
+            .unwrap_err()
+            .to_string()
+            .starts_with("group: "));
         for (name, _) in GROUPINGS {
             assert!(group_by(name).is_some(), "{name}");
         }
@@ -531,8 +549,14 @@ mod tests {
         assert_eq!(o(Tier::Block, Status::Rejected, None), Blocked);
         assert_eq!(o(Tier::Review, Status::InReview, None), Pending);
         assert_eq!(o(Tier::Dual, Status::Escalated, None), Pending);
-        assert_eq!(o(Tier::Review, Status::Approved, Some("approve")), ApprovedUnchanged);
-        assert_eq!(o(Tier::Review, Status::ApprovedWithEdit, None), ApprovedWithEdit);
+        assert_eq!(
+            o(Tier::Review, Status::Approved, Some("approve")),
+            ApprovedUnchanged
+        );
+        assert_eq!(
+            o(Tier::Review, Status::ApprovedWithEdit, None),
+            ApprovedWithEdit
+        );
         assert_eq!(o(Tier::Review, Status::Rejected, Some("reject")), Rejected);
         assert_eq!(o(Tier::Review, Status::Expired, None), Expired);
         assert_eq!(o(Tier::Review, Status::Withdrawn, None), Withdrawn);
@@ -644,12 +668,19 @@ mod tests {
 
     #[test]
     fn nice_edges_are_round_and_cover_the_range() {
-        assert_eq!(nice_edges(100.0, 10), (0..=10).map(|i| i as f64 * 10.0).collect::<Vec<_>>());
+        assert_eq!(
+            nice_edges(100.0, 10),
+            (0..=10).map(|i| i as f64 * 10.0).collect::<Vec<_>>()
+        );
         let e = nice_edges(4_321_00.0, 20);
         assert_eq!(e[1], 25_000.0, "a 1-2-2.5-5 step");
         assert!(*e.last().unwrap() >= 432_100.0);
         assert!(e.len() <= 21);
-        assert_eq!(nice_edges(0.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(nice_edges(0.0, 5), vec![0.0, 1.0], "whole units");
+        assert_eq!(
+            nice_edges(7.0, 20),
+            (0..=7).map(f64::from).collect::<Vec<_>>()
+        );
     }
 
     #[test]

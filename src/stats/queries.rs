@@ -17,7 +17,8 @@ use super::{
 use crate::domain::backtest::{self, Attribute, Backtest, BacktestSettings};
 use crate::domain::policy::GateDefinition;
 use crate::domain::stats::{
-    alarms, Alarm, AlarmSettings, GroupBy, Hindsight, HistoricRequest, Outcome, Summary, Trend, Window, BASE_TIER,
+    alarms, Alarm, AlarmSettings, GroupBy, Hindsight, HistoricRequest, Outcome, Summary, Trend,
+    Window, BASE_TIER,
 };
 use crate::domain::status::Status;
 use crate::domain::tier::Tier;
@@ -43,16 +44,14 @@ impl Lookup {
         )
         .fetch_all(p)
         .await)?;
-        let agents: Vec<(String, String)> = on_db!(db, |p| sqlx::query_as(
-            "SELECT id, name FROM agents"
-        )
-        .fetch_all(p)
-        .await)?;
-        let users: Vec<(String, String)> = on_db!(db, |p| sqlx::query_as(
-            "SELECT id, display_name FROM users"
-        )
-        .fetch_all(p)
-        .await)?;
+        let agents: Vec<(String, String)> =
+            on_db!(db, |p| sqlx::query_as("SELECT id, name FROM agents")
+                .fetch_all(p)
+                .await)?;
+        let users: Vec<(String, String)> =
+            on_db!(db, |p| sqlx::query_as("SELECT id, display_name FROM users")
+                .fetch_all(p)
+                .await)?;
         let mut l = Lookup::default();
         for (id, key, name) in gates {
             l.gate_name.insert(key.clone(), name);
@@ -300,12 +299,22 @@ fn alarm_row(a: &Alarm, window: &str, live: &crate::domain::policy::Policy) -> A
         let mut href = format!("/stats/gates/{}?{window}", crate::shell::query_escape(gate));
         // A rubber-stamped review rule: prefill the suggested move to `log`, when the gate
         // allows it (a rule must stay stricter than the gate's base tier).
-        let rule = key.split_once('/').map(|(_, r)| r).filter(|r| *r != BASE_TIER);
-        if let (Alarm::RubberStamp { .. }, Some(rule), Some(def)) = (a, rule, live.definition(gate)) {
+        let rule = key
+            .split_once('/')
+            .map(|(_, r)| r)
+            .filter(|r| *r != BASE_TIER);
+        if let (Alarm::RubberStamp { .. }, Some(rule), Some(def)) = (a, rule, live.definition(gate))
+        {
             let movable = def.base_tier < Tier::Log
-                && def.rules.iter().any(|r| r.key == rule && r.tier.needs_human());
+                && def
+                    .rules
+                    .iter()
+                    .any(|r| r.key == rule && r.tier.needs_human());
             if movable {
-                href.push_str(&format!("&rule={}&tier=log", crate::shell::query_escape(rule)));
+                href.push_str(&format!(
+                    "&rule={}&tier=log",
+                    crate::shell::query_escape(rule)
+                ));
             }
         }
         href
@@ -330,14 +339,20 @@ pub async fn stats(db: &Db, query: &StatsQuery, now_ms: i64) -> Result<StatsData
         None => Scope::All,
         Some(key) => match lookup.gate_id(key) {
             Some(id) => Scope::DecidedBy(id.to_owned()),
-            None => return Err(AppError::invalid("gate", format!("there is no gate {key:?}"))),
+            None => {
+                return Err(AppError::invalid(
+                    "gate",
+                    format!("there is no gate {key:?}"),
+                ))
+            }
         },
     };
     let live = live_policy(db).await?;
     let mut chosen = Summary::new(p.group_by, p.window);
     let mut by_gate = Summary::new(GroupBy::Gate, p.window);
     let mut by_rule = Summary::new(GroupBy::Rule, p.window);
-    let mut trend = Trend::new(p.window, p.bucket_ms).map_err(|e| AppError::invalid("days", e.to_string()))?;
+    let mut trend =
+        Trend::new(p.window, p.bucket_ms).map_err(|e| AppError::invalid("days", e.to_string()))?;
     let requests = for_each_request(db, p.window, &scope, &lookup, |r| {
         chosen.add(&r);
         if p.group_by != GroupBy::Gate {
@@ -386,7 +401,11 @@ pub async fn stats(db: &Db, query: &StatsQuery, now_ms: i64) -> Result<StatsData
                 GroupBy::Gate | GroupBy::Rule => gate_of(&s.key).map(str::to_owned),
                 _ => None,
             };
-            GroupRow { label, gate, stats: s }
+            GroupRow {
+                label,
+                gate,
+                stats: s,
+            }
         })
         .collect();
     let mut gates: Vec<(String, String)> = lookup
@@ -442,15 +461,15 @@ const BUCKETS: u32 = 20;
 /// tail goes to one "over" bar instead of squashing the rest).
 fn edges_for(attribute: Attribute, values: &mut [f64], marks: &[f64]) -> Vec<f64> {
     if attribute == Attribute::Confidence {
-        return (0..=BUCKETS).map(|i| f64::from(i) / f64::from(BUCKETS)).collect();
+        return (0..=BUCKETS)
+            .map(|i| f64::from(i) / f64::from(BUCKETS))
+            .collect();
     }
     let p95 = if values.is_empty() {
         0.0
     } else {
         let k = (values.len() * 95).div_ceil(100).max(1) - 1;
-        *values
-            .select_nth_unstable_by(k, |a, b| a.total_cmp(b))
-            .1
+        *values.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
     };
     let hi = marks.iter().fold(p95, |hi, m| hi.max(m * 1.5));
     params::nice_edges(hi, BUCKETS)
@@ -656,9 +675,9 @@ pub async fn tune(
     let histogram = shown
         .as_ref()
         .map(|t| histogram_view(t.attribute, values, t.value, candidate_marker));
-    let candidate = match (candidate, bt) {
-        (Some((c, _)), Some(bt)) => {
-            let report = bt.finish();
+    let report = bt.map(Backtest::finish);
+    let candidate = match (candidate, report) {
+        (Some((c, _)), Some(report)) => {
             let misses = miss_rows(db, &report.misses).await?;
             Some(CandidateView {
                 description: c.description,
@@ -725,9 +744,15 @@ mod tests {
         assert_eq!(bind_value("email.bulk_*"), "email.bulk\\_%");
         assert!(matches_pattern(&["contract.*".into()], "contract.amend"));
         assert!(!matches_pattern(&["contract.*".into()], "Contract.amend"));
-        assert!(!matches_pattern(&["payment.refund".into()], "payment.refunds"));
+        assert!(!matches_pattern(
+            &["payment.refund".into()],
+            "payment.refunds"
+        ));
         let sql = select_sql(&Scope::ActionTypes(vec!["a.b".into(), "c.*".into()]));
-        assert!(sql.ends_with("AND (r.action_type = $3 OR r.action_type LIKE $4 ESCAPE '\\')"), "{sql}");
+        assert!(
+            sql.ends_with("AND (r.action_type = $3 OR r.action_type LIKE $4 ESCAPE '\\')"),
+            "{sql}"
+        );
         assert!(select_sql(&Scope::ActionTypes(vec![])).ends_with("AND 1 = 0"));
     }
 
@@ -756,7 +781,10 @@ mod tests {
         let at = h.live_at.unwrap();
         assert_eq!(at.fract(), 0.0, "on an edge");
         let below: u64 = h.rows[..at as usize].iter().map(|r| r.counts.total()).sum();
-        assert_eq!(below, 50, "bars left of the line hold what the rule lets pass");
+        assert_eq!(
+            below, 50,
+            "bars left of the line hold what the rule lets pass"
+        );
         assert!(h.candidate_at.unwrap() > at);
         assert_eq!(h.candidate_text.as_deref(), Some("75.00 EUR"));
         assert!(h.rows[0].range.starts_with("over 0.00 EUR up to "));

@@ -191,16 +191,32 @@ fn Distribution(
             values: h.rows.iter().map(|r| r.counts.get(*o)).collect(),
         })
         .collect();
-    let legend_items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
+    let legend_items: Vec<(&str, &str)> =
+        series.iter().map(|s| (s.name.as_str(), s.color)).collect();
     let legend = charts::legend(&legend_items);
     let mut markers = Vec::new();
     if let Some(at) = h.live_at {
-        markers.push(Marker { at, label: format!("live {live_text}"), color: "currentColor", dashed: false });
+        markers.push(Marker {
+            at,
+            label: format!("live {live_text}"),
+            color: "currentColor",
+            dashed: false,
+        });
     }
     if let (Some(at), Some(text)) = (h.candidate_at, h.candidate_text.clone()) {
-        markers.push(Marker { at, label: format!("candidate {text}"), color: "#2456c8", dashed: true });
+        markers.push(Marker {
+            at,
+            label: format!("candidate {text}"),
+            color: "#2456c8",
+            dashed: true,
+        });
     }
-    let svg = charts::stacked_bars(&format!("Requests by {attribute} and outcome"), &labels, &series, &markers);
+    let svg = charts::stacked_bars(
+        &format!("Requests by {attribute} and outcome"),
+        &labels,
+        &series,
+        &markers,
+    );
     let missing = h.missing.total();
     view! {
         <section class="card" data-testid="distribution">
@@ -254,7 +270,8 @@ fn Backtest(c: CandidateView, d: TuneData, base: String) -> impl IntoView {
     let r = c.report.clone();
     let q = d.query.clone();
     let review_minutes = d.review_seconds / 60;
-    let rate = |before: Option<f64>, after: Option<f64>| format!("{} → {}", pct(before), pct(after));
+    let rate =
+        |before: Option<f64>, after: Option<f64>| format!("{} → {}", pct(before), pct(after));
     view! {
         <section class="card" data-testid="backtest">
             <h2>{format!("What if: {}", c.description)}</h2>
