@@ -672,7 +672,7 @@ mod tests {
             nice_edges(100.0, 10),
             (0..=10).map(|i| i as f64 * 10.0).collect::<Vec<_>>()
         );
-        let e = nice_edges(4_321_00.0, 20);
+        let e = nice_edges(432_100.0, 20);
         assert_eq!(e[1], 25_000.0, "a 1-2-2.5-5 step");
         assert!(*e.last().unwrap() >= 432_100.0);
         assert!(e.len() <= 21);
