@@ -3,7 +3,7 @@
 use crate::accounts::pages::{LoginPage, SetupPage};
 use crate::admin::AdminPage;
 use crate::inbox::InboxPage;
-use crate::shell::{NotBuiltYet, TopNav};
+use crate::shell::TopNav;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -66,7 +66,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit/requests/:id") view=crate::audit::timeline::TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/gates") view=crate::gates::page::GatesPage ssr=SsrMode::Async/>
                     <Route path=path!("/gates/:key") view=crate::gates::page::GatePage ssr=SsrMode::Async/>
-                    <Route path=path!("/stats") view=|| view! { <NotBuiltYet title="Stats" what="Approval rates per gate, time to decision, rubber-stamp alarms and what-if backtests."/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/stats") view=crate::stats::page::StatsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/stats/gates/:key") view=crate::stats::tune::TunePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -18,6 +18,7 @@ pub mod inbox;
 pub mod notify;
 pub mod requests;
 pub mod shell;
+pub mod stats;
 
 #[cfg(feature = "ssr")]
 pub mod server;

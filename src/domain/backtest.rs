@@ -31,7 +31,9 @@ mod distribution;
 
 pub use candidate::{candidate, with_rule_tier, with_threshold, without_rule};
 pub use candidate::{ThresholdChange, TuneError};
-pub use distribution::{distribution, even_edges, histogram, tunable_thresholds};
+pub use distribution::{
+    distribution, even_edges, histogram, histogram_of_values, tunable_thresholds,
+};
 pub use distribution::{Attribute, Histogram, Tunable};
 
 use crate::domain::policy::Policy;
@@ -150,22 +152,51 @@ pub fn run<'a>(
     records: impl IntoIterator<Item = &'a HistoricRequest>,
     settings: &BacktestSettings,
 ) -> BacktestReport {
-    let mut report = BacktestReport::default();
-    let (mut before, mut after) = (Rate::default(), Rate::default());
+    let mut backtest = Backtest::new(live, candidate, *settings);
     for r in records {
+        backtest.add(r);
+    }
+    backtest.finish()
+}
+
+/// [`run`] fed one record at a time, so a history streamed from the database never has to be
+/// held in memory at once.
+pub struct Backtest<'p> {
+    live: &'p Policy,
+    candidate: &'p Policy,
+    settings: BacktestSettings,
+    report: BacktestReport,
+    before: Rate,
+    after: Rate,
+}
+
+impl<'p> Backtest<'p> {
+    pub fn new(live: &'p Policy, candidate: &'p Policy, settings: BacktestSettings) -> Self {
+        Backtest {
+            live,
+            candidate,
+            settings,
+            report: BacktestReport::default(),
+            before: Rate::default(),
+            after: Rate::default(),
+        }
+    }
+
+    pub fn add(&mut self, r: &HistoricRequest) {
+        let report = &mut self.report;
         let facts = r.facts();
-        let old = live.evaluate(&facts).tier;
-        let new = candidate.evaluate(&facts).tier;
+        let old = self.live.evaluate(&facts).tier;
+        let new = self.candidate.evaluate(&facts).tier;
         report.evaluated += 1;
         report.drifted += u64::from(old != r.tier);
         report.reviews_before += reviews(old);
         report.reviews_after += reviews(new);
         report.unattended_before += u64::from(unattended(old));
         report.unattended_after += u64::from(unattended(new));
-        before.add(r, old);
-        after.add(r, new);
+        self.before.add(r, old);
+        self.after.add(r, new);
         if old == new {
-            continue;
+            return;
         }
         report.changed_tier += 1;
         if new < old {
@@ -180,7 +211,7 @@ pub fn run<'a>(
             report.released += 1;
             if r.outcome.is_correction() {
                 report.misses_total += 1;
-                if report.misses.len() < settings.max_misses {
+                if report.misses.len() < self.settings.max_misses {
                     report.misses.push(Miss {
                         id: r.id.clone(),
                         live_tier: old,
@@ -191,13 +222,17 @@ pub fn run<'a>(
             }
         }
     }
-    let saved = report.reviews_before as f64 - report.reviews_after as f64;
-    report.reviewer_hours_saved = saved * f64::from(settings.review_seconds) / 3600.0;
-    report.approval_rate_before = before.rate();
-    report.approval_rate_after = after.rate();
-    report.assumed_before = before.assumed;
-    report.assumed_after = after.assumed;
-    report
+
+    pub fn finish(self) -> BacktestReport {
+        let mut report = self.report;
+        let saved = report.reviews_before as f64 - report.reviews_after as f64;
+        report.reviewer_hours_saved = saved * f64::from(self.settings.review_seconds) / 3600.0;
+        report.approval_rate_before = self.before.rate();
+        report.approval_rate_after = self.after.rate();
+        report.assumed_before = self.before.assumed;
+        report.assumed_after = self.after.assumed;
+        report
+    }
 }
 
 #[cfg(test)]

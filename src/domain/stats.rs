@@ -277,30 +277,58 @@ pub fn trend<'a>(
     window: Window,
     bucket_ms: i64,
 ) -> Result<Vec<TrendPoint>, StatsError> {
-    if bucket_ms <= 0 {
-        return Err(StatsError::BucketWidth);
-    }
-    let span = window.to_ms.saturating_sub(window.from_ms).max(0) as u64;
-    let buckets = span.div_ceil(bucket_ms as u64);
-    if buckets > MAX_BUCKETS as u64 {
-        return Err(StatsError::TooManyBuckets(buckets));
-    }
-    let mut points: Vec<TrendPoint> = (0..buckets as i64)
-        .map(|i| TrendPoint {
-            start_ms: window.from_ms + i * bucket_ms,
-            ..TrendPoint::default()
-        })
-        .collect();
+    let mut t = Trend::new(window, bucket_ms)?;
     for r in records {
-        if !window.contains(r.created_at_ms) {
-            continue;
+        t.add(r);
+    }
+    Ok(t.finish())
+}
+
+/// [`trend`] fed one record at a time, for histories streamed from the database.
+pub struct Trend {
+    window: Window,
+    bucket_ms: i64,
+    points: Vec<TrendPoint>,
+}
+
+impl Trend {
+    pub fn new(window: Window, bucket_ms: i64) -> Result<Trend, StatsError> {
+        if bucket_ms <= 0 {
+            return Err(StatsError::BucketWidth);
         }
-        let p = &mut points[((r.created_at_ms - window.from_ms) / bucket_ms) as usize];
+        let span = window.to_ms.saturating_sub(window.from_ms).max(0) as u64;
+        let buckets = span.div_ceil(bucket_ms as u64);
+        if buckets > MAX_BUCKETS as u64 {
+            return Err(StatsError::TooManyBuckets(buckets));
+        }
+        let points = (0..buckets as i64)
+            .map(|i| TrendPoint {
+                start_ms: window.from_ms + i * bucket_ms,
+                ..TrendPoint::default()
+            })
+            .collect();
+        Ok(Trend {
+            window,
+            bucket_ms,
+            points,
+        })
+    }
+
+    /// Counts one record; records created outside the window are ignored.
+    pub fn add(&mut self, r: &HistoricRequest) {
+        if !self.window.contains(r.created_at_ms) {
+            return;
+        }
+        let p =
+            &mut self.points[((r.created_at_ms - self.window.from_ms) / self.bucket_ms) as usize];
         p.by_tier[r.tier as usize] += 1;
         p.outcomes.add(r.outcome);
         p.hindsight.add(r);
     }
-    Ok(points)
+
+    pub fn finish(self) -> Vec<TrendPoint> {
+        self.points
+    }
 }
 
 #[cfg(test)]

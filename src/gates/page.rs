@@ -226,7 +226,7 @@ fn Gate(g: GateDetail) -> impl IntoView {
     view! {
         <Title text=format!("Gate: {}", g.name)/>
         <p class="crumbs"><a href="/gates">"← Gates"</a></p>
-        <div class="page-head"><h1>{g.name.clone()}</h1><code class="muted">{key.clone()}</code></div>
+        <div class="page-head"><h1>{g.name.clone()}</h1><code class="muted">{key.clone()}</code>{g.live.is_some().then(|| view! { <a href=format!("/stats/gates/{}", crate::shell::query_escape(&key)) data-testid="tune-link">"Tune thresholds (statistics and backtest)"</a> })}</div>
         <div class="detail-grid">
             <section class="card" data-testid="live-version">
                 {match g.live.clone() {

@@ -393,7 +393,6 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     if request_count(db).await? > 0 && !args.force {
         return Ok(None);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let start = now - args.days as i64 * DAY;
     let mut tx = db.begin_write().await?;
 
@@ -453,33 +452,11 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     tx.commit().await?;
     let live = gates::live_policy(db).await?;
 
-    let total_weight: u32 = AGENTS.iter().map(|a| a.weight).sum();
-    let expected = args.days as u64 * args.per_day as u64;
     let mut summary = DemoSummary::default();
     let mut tx = db.begin_write().await?;
-    let mut rows = Vec::with_capacity(expected as usize);
-    for n in 0..expected {
-        // Spread over the window, denser on weekdays and working hours.
-        let mut at = start + rng.gen_range(0..(args.days as i64 * DAY));
-        let hour = (at % DAY) / HOUR;
-        if !(7..19).contains(&hour) && rng.gen_bool(0.6) {
-            at = at - (at % DAY) + 9 * HOUR + rng.gen_range(0..9 * HOUR);
-        }
-        if at >= now {
-            at = now - rng.gen_range(1..HOUR);
-        }
-        let mut pick_w = rng.gen_range(0..total_weight);
-        let agent = AGENTS.iter().position(|a| {
-            if pick_w < a.weight {
-                true
-            } else {
-                pick_w -= a.weight;
-                false
-            }
-        });
-        let proposal = propose(&mut rng, agent.unwrap_or(0), n);
-        rows.push(gate_and_decide(&mut rng, &live, proposal, at, now, n));
-    }
+    let rows: Vec<DemoRow> = simulate(&live, args.seed, args.days, args.per_day, now)
+        .map(|(request, decisions)| DemoRow { request, decisions })
+        .collect();
     // The audit trail is appended in time order, as it would have been written live.
     let mut events: Vec<(i64, usize, Option<usize>)> = Vec::with_capacity(rows.len() * 2);
     for (i, row) in rows.iter().enumerate() {
@@ -533,6 +510,45 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     }
     tx.commit().await?;
     Ok(Some(summary))
+}
+
+/// The demo's simulated history without storing it: `days * per_day` requests ending at `now`,
+/// gated by `live` (the demo gates), each with the decision made on it, if any. `load` stores
+/// these with their audit trail; benchmarks bulk-load them without.
+pub fn simulate(
+    live: &gates::LivePolicy,
+    seed: u64,
+    days: u32,
+    per_day: u32,
+    now: i64,
+) -> impl Iterator<Item = (NewActionRequest, Vec<NewDecision>)> + '_ {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let start = now - days as i64 * DAY;
+    let total_weight: u32 = AGENTS.iter().map(|a| a.weight).sum();
+    let expected = days as u64 * per_day as u64;
+    (0..expected).map(move |n| {
+        // Spread over the window, denser on weekdays and working hours.
+        let mut at = start + rng.gen_range(0..(days as i64 * DAY));
+        let hour = (at % DAY) / HOUR;
+        if !(7..19).contains(&hour) && rng.gen_bool(0.6) {
+            at = at - (at % DAY) + 9 * HOUR + rng.gen_range(0..9 * HOUR);
+        }
+        if at >= now {
+            at = now - rng.gen_range(1..HOUR);
+        }
+        let mut pick_w = rng.gen_range(0..total_weight);
+        let agent = AGENTS.iter().position(|a| {
+            if pick_w < a.weight {
+                true
+            } else {
+                pick_w -= a.weight;
+                false
+            }
+        });
+        let proposal = propose(&mut rng, agent.unwrap_or(0), n);
+        let row = gate_and_decide(&mut rng, live, proposal, at, now, n);
+        (row.request, row.decisions)
+    })
 }
 
 struct DemoRow {

@@ -9,7 +9,7 @@
 
 use crate::domain::money::{Currency, Money};
 use crate::domain::policy::{Condition, GateDefinition};
-use crate::domain::stats::{HistoricRequest, OutcomeCounts};
+use crate::domain::stats::{HistoricRequest, Outcome, OutcomeCounts};
 use serde::{Deserialize, Serialize};
 
 /// A gated attribute. Amounts are in minor units of one currency (a histogram cannot mix
@@ -61,6 +61,20 @@ pub fn histogram<'a>(
     attribute: Attribute,
     edges: Vec<f64>,
 ) -> Histogram {
+    histogram_of_values(
+        records.into_iter().map(|r| (attribute.value(r), r.outcome)),
+        attribute,
+        edges,
+    )
+}
+
+/// [`histogram`] over values already taken from the records (`None`: not stated), so a caller
+/// streaming a large history can keep only the value and outcome of each request.
+pub fn histogram_of_values(
+    values: impl IntoIterator<Item = (Option<f64>, Outcome)>,
+    attribute: Attribute,
+    edges: Vec<f64>,
+) -> Histogram {
     let mut h = Histogram {
         attribute,
         buckets: vec![OutcomeCounts::default(); edges.len().saturating_sub(1)],
@@ -70,9 +84,9 @@ pub fn histogram<'a>(
         missing: OutcomeCounts::default(),
     };
     let below_kind = attribute.is_below_kind();
-    for r in records {
-        let Some(v) = attribute.value(r) else {
-            h.missing.add(r.outcome);
+    for (value, outcome) in values {
+        let Some(v) = value else {
+            h.missing.add(outcome);
             continue;
         };
         let n = h.edges.len();
@@ -90,7 +104,7 @@ pub fn histogram<'a>(
             k if k >= n => &mut h.over,
             k => &mut h.buckets[k - 1],
         };
-        slot.add(r.outcome);
+        slot.add(outcome);
     }
     h
 }
