@@ -275,6 +275,7 @@ pub async fn decide(
         )
         .await?;
     }
+    crate::notify::events::decided(&mut tx, state, request_id, now).await?;
     tx.commit().await?;
     for alert in opened {
         tracing::warn!("{alert}");
