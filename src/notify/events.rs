@@ -16,6 +16,14 @@ use crate::on_tx;
 use crate::server::db::Tx;
 use crate::server::AppState;
 
+/// (reviewer id, reviewer name, reason code, reason text) of a request's latest decision.
+type LastDecision = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The person a request was made for (`acting_for`, an id or an email) and the agent's owner,
 /// as active users.
 async fn requesters(tx: &mut Tx, request_id: &str) -> Result<Vec<Recipient>, sqlx::Error> {
@@ -82,12 +90,7 @@ pub async fn decided(
     now: i64,
 ) -> Result<usize, sqlx::Error> {
     let mut summary = summary_of(tx, request_id).await?;
-    let last: Option<(
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = on_tx!(tx, |c| sqlx::query_as(
+    let last: Option<LastDecision> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT d.reviewer_id, u.display_name, d.reason_code, d.reason_text FROM decisions d \
              LEFT JOIN users u ON u.id = d.reviewer_id WHERE d.request_id = $1 \
              ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
