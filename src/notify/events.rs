@@ -212,7 +212,7 @@ mod tests {
         );
         assert!(n.intro.contains("senior reviewer decides"), "{}", n.intro);
         for needle in [
-            "Decisions: Ana Lopez: approve; Ben Ode: reject (wrong IBAN)",
+            "Decisions:    Ana Lopez: approve; Ben Ode: reject (wrong IBAN)",
             "Amount:",
             "12,000.00 EUR",
             "Counterparty:",
