@@ -1127,3 +1127,110 @@ async fn a_dual_conflict_goes_to_senior_reviewers(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(dual_conflict, a_dual_conflict_goes_to_senior_reviewers);
+
+/// Posts a form and returns the page it redirects to (with its one-time message).
+async fn post_and_read(
+    server: &TestServer,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> String {
+    let res = client
+        .post(server.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{path}");
+    let to = res.headers()["location"].to_str().unwrap().to_owned();
+    page(client, &server.url(&to)).await
+}
+
+async fn draft_settings(db: &countersign::server::Db) -> Value {
+    let text: String = on_db!(db, |p| sqlx::query_scalar(
+        "SELECT v.definition FROM gate_versions v JOIN gates g ON g.id = v.gate_id \
+         WHERE g.key = 'refunds' AND v.published_at IS NULL"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    serde_json::from_str::<Value>(&text).unwrap()["settings"].clone()
+}
+
+async fn payloads_reach_chat_only_through_a_published_gate_setting(engine: Engine) {
+    let Some(t) = common::fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 13, 1, 4, now_ms()).await;
+    let server = TestServer::start(t).await;
+    let db = server.db.db.clone();
+    let alex = server.signed_in("alex@example.com").await;
+    post_and_read(&server, &alex, "/gates/refunds/draft", &[]).await;
+    let before = draft_settings(&db).await;
+    assert_eq!(before["include_payload_in_chat"], false, "off by default");
+    let form = |redact: &'static str| {
+        vec![
+            ("deadline_minutes", "1440"),
+            ("reminder_before_minutes", "60"),
+            ("escalation_group", ""),
+            ("auto_sample_rate", "0.02"),
+            ("rejection_reasons", "wrong-amount: Wrong amount"),
+            ("payload_schema", ""),
+            ("breaker_rate_percent", "15"),
+            ("breaker_window_minutes", "60"),
+            ("breaker_min_decisions", "20"),
+            ("breaker_on_open", "force_review"),
+            ("chat_fields", "1"),
+            ("include_payload_in_chat", "on"),
+            ("redact_fields_in_chat", redact),
+        ]
+    };
+    let html = post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/settings",
+        &form("/order_id\nno-slash"),
+    )
+    .await;
+    assert!(html.contains("redact_fields_in_chat[1]"), "{html}");
+    assert_eq!(draft_settings(&db).await, before, "nothing changed");
+
+    let html = post_and_read(
+        &server,
+        &alex,
+        "/gates/refunds/draft/settings",
+        &form("/order_id\n/customer/*/iban"),
+    )
+    .await;
+    assert!(html.contains("Settings saved"), "{html}");
+    assert!(
+        html.contains(r#"name="include_payload_in_chat" checked"#),
+        "{html}"
+    );
+    let saved = draft_settings(&db).await;
+    assert_eq!(saved["include_payload_in_chat"], true);
+    assert_eq!(
+        saved["redact_fields_in_chat"],
+        json!(["/order_id", "/customer/*/iban"])
+    );
+
+    // Sending payloads to chat is a loosening: one admin cannot publish it alone.
+    let html = post_and_read(&server, &alex, "/gates/refunds/draft/publish", &[]).await;
+    assert!(
+        html.contains("payloads now included in chat and webhook notifications"),
+        "{html}"
+    );
+    let live: i64 = common::count(
+        &db,
+        "gate_versions v JOIN gates g ON g.id = v.gate_id \
+         WHERE g.key = 'refunds' AND v.published_at IS NOT NULL AND v.definition LIKE '%\"include_payload_in_chat\":true%'",
+        &[],
+    )
+    .await;
+    assert_eq!(live, 0, "not published yet");
+    server.stop().await;
+}
+on_both_engines!(
+    payload_in_chat,
+    payloads_reach_chat_only_through_a_published_gate_setting
+);
