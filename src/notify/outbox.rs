@@ -1,6 +1,7 @@
 //! Notifications through a transactional outbox: enqueued in the same transaction as the event
-//! that causes them (a new request, a reminder, an escalation, an outcome), delivered by the job loop with retries, each
-//! attempt's result kept for the admin delivery log. A failing channel never blocks anything.
+//! that causes them (a new request, a reminder, an escalation, an outcome), delivered by the job
+//! loop with retries, each attempt's result kept for the admin delivery log. A failing channel
+//! never blocks anything.
 
 use super::prefs::Mode;
 use super::{deliver, prepare, render, Channel, NotificationKind, PayloadPolicy, RequestSummary};
