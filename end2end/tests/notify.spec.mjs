@@ -12,7 +12,7 @@ test('a reviewer chooses how each notification reaches them', async ({ page }, i
   await page.getByRole('link', { name: 'Notification settings' }).click();
   await expect(page).toHaveURL(/\/account\/notifications$/);
   await expect(page.getByRole('heading', { name: 'Notifications' })).toBeVisible();
-  await expect(page.getByText('ravi@example.com')).toBeVisible();
+  await expect(page.locator('.prefs strong')).toHaveText('ravi@example.com');
 
   await page.getByLabel(`A new request needs my review: ${choice}`).check();
   await page.getByLabel('Reminder before a deadline: At once').check();
@@ -32,9 +32,14 @@ test('a reviewer chooses how each notification reaches them', async ({ page }, i
   }
 });
 
-test('the notifications page asks a signed-out visitor to sign in', async ({ page }) => {
+test('the notifications page sends a signed-out visitor to sign in, then back', async ({ page }) => {
   await page.goto('/account/notifications');
-  await expect(page.getByRole('link', { name: 'sign in' })).toHaveAttribute('href', '/login?next=%2Faccount%2Fnotifications');
+  await expect(page).toHaveURL(/\/login\?next=%2Faccount%2Fnotifications$/);
+  await page.getByLabel('Email').fill('sofia@example.com');
+  await page.getByLabel('Password').fill('countersign-demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/account\/notifications$/);
+  await expect(page.getByTestId('preferences-form')).toBeVisible();
 });
 
 test('an admin attaches a Slack channel to a team without the URL being shown back', async ({ page }, info) => {

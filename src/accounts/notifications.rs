@@ -97,9 +97,6 @@ pub fn NotificationsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let messages = flash.await.unwrap_or_default();
                 match data.await {
-                    Err(AppError::Unauthenticated) => view! {
-                        <p class="notice">"Please "<a href="/login?next=%2Faccount%2Fnotifications">"sign in"</a>" to choose your notifications."</p>
-                    }.into_any(),
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                     Ok(v) => view! { <Messages view=messages/><Preferences v/> }.into_any(),
                 }
