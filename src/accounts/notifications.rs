@@ -109,7 +109,11 @@ pub fn NotificationsPage() -> impl IntoView {
 fn Preferences(v: PreferencesView) -> impl IntoView {
     let digest = if v.digest_minutes % 60 == 0 {
         let h = v.digest_minutes / 60;
-        format!("every {h} hour{}", if h == 1 { "" } else { "s" })
+        if h == 1 {
+            "every hour".to_owned()
+        } else {
+            format!("every {h} hours")
+        }
     } else {
         format!("every {} minutes", v.digest_minutes)
     };
@@ -122,9 +126,9 @@ fn Preferences(v: PreferencesView) -> impl IntoView {
                 <p class="muted" data-testid="no-smtp">"This server has no mail server configured yet: your choices are kept, and emails wait in the delivery log until an admin sets one up."</p>
             })}
             <form method="post" action="/account/notifications/save" data-testid="preferences-form">
-                <table class="inbox prefs-table">
-                    <thead><tr><th scope="col">"Event"</th><th scope="col">"Who gets it"</th>
-                        {MODES.into_iter().map(|(_, label)| view! { <th scope="col">{label}</th> }).collect_view()}
+                <table class="prefs-table">
+                    <thead><tr><th scope="col">"Event"</th>
+                        {MODES.into_iter().map(|(_, label)| view! { <th scope="col" class="mode">{label}</th> }).collect_view()}
                     </tr></thead>
                     <tbody>
                         {v.lines.into_iter().map(|line| {
@@ -136,12 +140,11 @@ fn Preferences(v: PreferencesView) -> impl IntoView {
                             let kind = line.kind.clone();
                             view! {
                                 <tr data-kind=kind.clone()>
-                                    <th scope="row">{label}</th>
-                                    <td class="muted">{who}</td>
+                                    <th scope="row">{label}<span class="who">{who}</span></th>
                                     {MODES.into_iter().map(|(mode, mode_label)| {
                                         let id = format!("pref-{kind}-{mode}");
                                         view! {
-                                            <td>
+                                            <td class="mode">
                                                 <input type="radio" id=id.clone() name=kind.clone() value=mode checked={line.mode == mode}/>
                                                 <label for=id class="visually-hidden">{format!("{label}: {mode_label}")}</label>
                                             </td>

@@ -14,15 +14,22 @@ pub fn ChannelsSection(
     /// (id, key)
     gates: Vec<(String, String)>,
 ) -> impl IntoView {
-    let label_of = |kind: &str| {
-        EVENT_KINDS
+    // The table says briefly which events a channel gets; the form below has the full labels.
+    let events_text = |events: &[String]| {
+        if EVENT_KINDS
             .iter()
-            .find(|(k, _, _)| *k == kind)
-            .map(|(_, l, _)| *l)
-            .unwrap_or("")
-            .to_owned()
+            .all(|(k, _, _)| events.iter().any(|e| e == k))
+        {
+            return "all events".to_owned();
+        }
+        events
+            .iter()
+            .map(|e| e.replace('_', " "))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     view! {
+        <section data-testid="channels-section">
         <h2 id="channels">"Notification channels"</h2>
         <p class="muted">"Besides each person's own email: a Slack-compatible incoming webhook, a signed JSON webhook or a shared mailbox. "
             "A team's channels receive events addressed to its members; a gate's channels receive events about its requests. "
@@ -35,7 +42,7 @@ pub fn ChannelsSection(
                     <thead><tr><th scope="col">"Attached to"</th><th scope="col">"Destination"</th><th scope="col">"Events"</th><th scope="col"></th></tr></thead>
                     <tbody>
                         {channels.into_iter().map(|c| {
-                            let events = c.events.iter().map(|k| label_of(k)).collect::<Vec<_>>().join("; ");
+                            let events = events_text(&c.events);
                             let action = format!("/admin/channels/{}/remove", c.id);
                             view! {
                                 <tr data-channel=c.id.clone()>
@@ -71,7 +78,7 @@ pub fn ChannelsSection(
                     </select>
                 </label>
                 <label>"Webhook URL or email address"<input type="text" name="target" required maxlength="2000" autocomplete="off" placeholder="https://hooks.slack.com/services/…"/></label>
-                <fieldset><legend>"Events"</legend>
+                <fieldset class="event-choice"><legend>"Events"</legend>
                     {EVENT_KINDS.into_iter().map(|(kind, label, _)| view! {
                         <label class="check"><input type="checkbox" name=format!("ev_{kind}") checked=true/>{label}</label>
                     }).collect_view()}
@@ -79,6 +86,7 @@ pub fn ChannelsSection(
                 <button type="submit">"Add channel"</button>
             </form>
         </details>
+        </section>
     }
     .into_any()
 }
