@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/notifications") view=crate::accounts::notifications::NotificationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=crate::audit::explorer::AuditExplorer ssr=SsrMode::Async/>
                     <Route path=path!("/audit/requests/:id") view=crate::audit::timeline::TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/gates") view=crate::gates::page::GatesPage ssr=SsrMode::Async/>

@@ -152,6 +152,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     }
     config.smtp_url = args.smtp_url.clone();
     config.smtp_from = args.smtp_from.clone();
+    config.digest_interval = Duration::from_secs(args.digest_minutes * 60);
     let db = open_database(cli).await?;
     let listener = http::bind(&config).await?;
     let addr = listener.local_addr()?;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod notifications;
 pub mod pages;
 pub mod password_policy;
 

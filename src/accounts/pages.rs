@@ -155,6 +155,7 @@ pub fn UserSlot(user: Option<CurrentUser>) -> impl IntoView {
                     <summary data-testid="signed-in-user">{u.display_name.clone()}</summary>
                     <div class="user-menu-panel">
                         <p class="muted">{u.email.clone()}<br/>{roles}</p>
+                        <a href="/account/notifications">"Notification settings"</a>
                         <form method="post" action="/auth/logout"><button type="submit">"Sign out"</button></form>
                         <form method="post" action="/auth/logout-everywhere"><button type="submit" class="secondary">"Sign out everywhere"</button></form>
                     </div>

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
+mod channels;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 #[cfg(feature = "ssr")]
@@ -68,6 +69,17 @@ pub struct NotificationLine {
     pub created_at: i64,
 }
 
+/// A Slack, webhook or mailbox channel attached to a team or a gate. `display` hides the URL's
+/// token; the full URL and the signing secret never leave the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelLine {
+    pub id: String,
+    /// "team Finance" or "gate refunds".
+    pub scope: String,
+    pub display: String,
+    pub events: Vec<String>,
+}
+
 /// An open circuit breaker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakerLine {
@@ -87,6 +99,9 @@ pub struct AdminData {
     pub webhooks: Vec<WebhookLine>,
     pub breakers: Vec<BreakerLine>,
     pub notifications: Vec<NotificationLine>,
+    pub channels: Vec<ChannelLine>,
+    /// (id, key) of every gate, to attach channels to.
+    pub gates: Vec<(String, String)>,
 }
 
 #[server]
@@ -140,6 +155,12 @@ fn Admin(o: AdminData) -> impl IntoView {
         .map(|u| (u.id.clone(), u.display_name.clone()))
         .collect();
     let breakers = o.breakers.clone();
+    let channel_teams: Vec<(String, String)> = o
+        .teams
+        .iter()
+        .map(|t| (t.id.clone(), t.name.clone()))
+        .collect();
+    let channels = view! { <channels::ChannelsSection channels=o.channels.clone() teams=channel_teams gates=o.gates.clone()/> };
     view! {
         {(!breakers.is_empty()).then(|| view! {
             <section class="card alert" data-testid="breakers" role="alert">
@@ -274,9 +295,10 @@ fn Admin(o: AdminData) -> impl IntoView {
             </form>
         </details>
 
+        {channels}
         <h2>"Notifications"</h2>
         {if o.notifications.is_empty() {
-            view! { <p class="muted">"No notifications yet. Reminders and escalations appear here with their delivery state."</p> }.into_any()
+            view! { <p class="muted">"No notifications yet. New reviews, reminders, escalations, outcomes and digests appear here with their delivery state."</p> }.into_any()
         } else {
             view! {
                 <table class="inbox" data-testid="notifications-table">

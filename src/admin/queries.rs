@@ -198,7 +198,27 @@ pub async fn overview(db: &Db) -> Result<AdminData, AppError> {
             .collect(),
         breakers: breakers(db).await?,
         notifications: notifications(db).await?,
+        channels: channels(db).await?,
+        gates: on_db!(db, |p| sqlx::query_as(
+            "SELECT id, key FROM gates ORDER BY key"
+        )
+        .fetch_all(p)
+        .await)?,
     })
+}
+
+/// The team and gate notification channels, as shown (never the full URL or secret).
+async fn channels(db: &Db) -> Result<Vec<super::ChannelLine>, AppError> {
+    Ok(crate::notify::channel_config::list(db)
+        .await?
+        .into_iter()
+        .map(|c| super::ChannelLine {
+            id: c.id,
+            scope: c.scope,
+            display: c.display,
+            events: c.events.iter().map(|k| k.as_str().to_owned()).collect(),
+        })
+        .collect())
 }
 
 async fn breakers(db: &Db) -> Result<Vec<super::BreakerLine>, AppError> {
@@ -226,22 +246,39 @@ async fn notifications(db: &Db) -> Result<Vec<super::NotificationLine>, AppError
         i64,
         Option<String>,
         i64,
+        Option<String>,
     );
     let rows: Vec<Row> = on_db!(db, |p| {
         sqlx::query_as(
-        "SELECT kind, channel, request_id, delivered_at, gave_up_at, attempts, last_error, created_at \
-         FROM notifications ORDER BY created_at DESC, id DESC LIMIT 50"
-    )
-    .fetch_all(p)
-    .await
+            "SELECT n.kind, n.channel, n.request_id, n.delivered_at, n.gave_up_at, n.attempts, \
+         n.last_error, n.created_at, c.display FROM notifications n \
+         LEFT JOIN notification_channels c ON c.id = n.channel_id \
+         ORDER BY n.created_at DESC, n.id DESC LIMIT 50",
+        )
+        .fetch_all(p)
+        .await
     })?;
     Ok(rows
         .into_iter()
         .map(
-            |(kind, channel, request_id, delivered, gave_up, attempts, last_error, created_at)| {
-                let to = serde_json::from_str::<serde_json::Value>(&channel)
-                    .ok()
-                    .and_then(|c| c["to"].as_str().map(str::to_owned))
+            |(
+                kind,
+                channel,
+                request_id,
+                delivered,
+                gave_up,
+                attempts,
+                last_error,
+                created_at,
+                shown,
+            )| {
+                // A shared channel is named as configured; a person's email by its address.
+                let to = shown
+                    .or_else(|| {
+                        serde_json::from_str::<serde_json::Value>(&channel)
+                            .ok()
+                            .and_then(|c| c["to"].as_str().map(str::to_owned))
+                    })
                     .unwrap_or_else(|| "(channel)".into());
                 super::NotificationLine {
                     kind,
@@ -250,6 +287,7 @@ async fn notifications(db: &Db) -> Result<Vec<super::NotificationLine>, AppError
                     state: match (delivered, gave_up) {
                         (Some(_), _) => "delivered",
                         (None, Some(_)) => "gave up",
+                        (None, None) if attempts > 0 => "retrying",
                         (None, None) => "waiting",
                     }
                     .to_owned(),

@@ -334,6 +334,8 @@ async fn gate_and_store(
     };
     if status != Status::Pending {
         enqueue_webhook(&mut tx, &id, body.callback_url.as_deref(), now).await?;
+    } else {
+        crate::notify::events::submitted(&mut tx, state, &id, now).await?;
     }
     // The response is built from what was just stored and saved with it in one transaction, so
     // a retry after a crash finds either nothing (and starts again) or exactly this answer.

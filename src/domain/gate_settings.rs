@@ -48,6 +48,10 @@ pub struct GateSettings {
     pub payload_schema: Option<Value>,
     /// Share of `auto` requests queued for after-the-fact review, in [0, 1].
     pub auto_sample_rate: f64,
+    /// Whether chat and webhook notifications about this gate's requests carry the payload
+    /// (with `redact_fields_in_chat` blanked). Off by default: messages give the facts and a link.
+    /// Email never carries the payload.
+    pub include_payload_in_chat: bool,
     /// JSON pointers of payload fields kept out of chat notifications (`*` for every member or
     /// item, as in `/lines/*/iban`). Reviewers in the inbox still see them.
     pub redact_fields_in_chat: Vec<String>,
@@ -87,6 +91,7 @@ impl Default for GateSettings {
             ],
             payload_schema: None,
             auto_sample_rate: 0.02,
+            include_payload_in_chat: false,
             redact_fields_in_chat: Vec::new(),
             merge_rules: MergeRules::default(),
             dual_teams: None,

@@ -34,6 +34,19 @@ pub fn loosenings(old: &GateDefinition, new: &GateDefinition) -> Vec<String> {
             ));
         }
     }
+    // Not a tier, but a loosening all the same: more of each payload leaves for chat.
+    let (was, now) = (&old.settings, &new.settings);
+    if now.include_payload_in_chat && !was.include_payload_in_chat {
+        out.push("payloads now included in chat and webhook notifications".to_owned());
+    } else if now.include_payload_in_chat {
+        for pointer in &was.redact_fields_in_chat {
+            if !now.redact_fields_in_chat.contains(pointer) {
+                out.push(format!(
+                    "{pointer} no longer redacted in chat notifications"
+                ));
+            }
+        }
+    }
     for rule in &old.rules {
         let Some(updated) = new.rules.iter().find(|r| r.key == rule.key) else {
             out.push(format!("rule {} removed", rule.key));
@@ -211,6 +224,29 @@ mod tests {
             loosenings(&higher_base, &live),
             vec!["base tier lowered from log to auto"]
         );
+    }
+
+    #[test]
+    fn sending_payloads_to_chat_needs_a_second_admin() {
+        let live = refunds("1000", Tier::Review);
+        let mut chatty = live.clone();
+        chatty.settings.include_payload_in_chat = true;
+        chatty.settings.redact_fields_in_chat = vec!["/iban".into()];
+        assert_eq!(
+            loosenings(&live, &chatty),
+            vec!["payloads now included in chat and webhook notifications"]
+        );
+        assert!(
+            loosenings(&chatty, &live).is_empty(),
+            "turning it off tightens"
+        );
+        let mut unredacted = chatty.clone();
+        unredacted.settings.redact_fields_in_chat.clear();
+        assert_eq!(
+            loosenings(&chatty, &unredacted),
+            vec!["/iban no longer redacted in chat notifications"]
+        );
+        assert!(loosenings(&unredacted, &chatty).is_empty());
     }
 
     #[test]

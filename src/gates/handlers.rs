@@ -396,6 +396,13 @@ struct SettingsForm {
     breaker_window_minutes: String,
     breaker_min_decisions: String,
     breaker_on_open: String,
+    /// Present when the form carries the chat fields below (an unticked box sends nothing).
+    #[serde(default)]
+    chat_fields: Option<String>,
+    #[serde(default)]
+    include_payload_in_chat: Option<String>,
+    #[serde(default)]
+    redact_fields_in_chat: Option<String>,
 }
 
 /// Reads the settings form onto `s`; each bad field is named. The settings as a whole are
@@ -455,6 +462,18 @@ fn read_settings(
     ) * 60_000;
     s.breaker.min_decisions = minutes(&form.breaker_min_decisions, "breaker.min_decisions")?
         .ok_or("settings.breaker.min_decisions: give a number of decisions")?;
+    if form.chat_fields.is_some() {
+        s.include_payload_in_chat = form.include_payload_in_chat.is_some();
+        s.redact_fields_in_chat = form
+            .redact_fields_in_chat
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
     s.breaker.on_open = match form.breaker_on_open.as_str() {
         "refuse_all" => OnOpen::RefuseAll,
         _ => OnOpen::ForceReview,

@@ -388,6 +388,7 @@ fn Settings(base: String, s: crate::domain::gate_settings::GateSettings) -> impl
         .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
         .unwrap_or_default();
     let refuse = s.breaker.on_open == OnOpen::RefuseAll;
+    let redactions = s.redact_fields_in_chat.join("\n");
     view! {
         <form method="post" action=format!("{base}/draft/settings") class="stack settings" data-testid="settings-form">
             <h3>"Settings"</h3>
@@ -410,6 +411,9 @@ fn Settings(base: String, s: crate::domain::gate_settings::GateSettings) -> impl
                     </select>
                 </label>
             </div>
+            <input type="hidden" name="chat_fields" value="1"/>
+            <label class="check"><input type="checkbox" name="include_payload_in_chat" checked=s.include_payload_in_chat/>"Include the payload in chat and webhook notifications (email never carries it)"</label>
+            <label>"Fields redacted in chat (one JSON pointer per line, e.g. /iban or /lines/*/card)"<textarea name="redact_fields_in_chat" rows="3">{redactions}</textarea></label>
             <button type="submit">"Save settings"</button>
         </form>
     }

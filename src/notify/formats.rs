@@ -125,6 +125,17 @@ pub fn email(n: &Notification) -> (String, String, String) {
     (subject, n.text.clone(), html)
 }
 
+/// An email around an already escaped HTML fragment: the subject `[Countersign] {title}`, the
+/// plain text as given, and a complete HTML document.
+pub fn email_parts(title: &str, text: String, body_html: &str) -> (String, String, String) {
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+         <body style=\"font-family:sans-serif;font-size:14px;color:#1a1a1a\">\n{body_html}\n</body></html>\n",
+        title = html_escape(title),
+    );
+    (format!("[Countersign] {title}"), text, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

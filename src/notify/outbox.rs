@@ -1,10 +1,13 @@
 //! Notifications through a transactional outbox: enqueued in the same transaction as the event
-//! that causes them (a reminder, an escalation), delivered by the job loop with retries, each
-//! attempt's result kept for the admin delivery log. A failing channel never blocks anything.
+//! that causes them (a new request, a reminder, an escalation, an outcome), delivered by the job
+//! loop with retries, each attempt's result kept for the admin delivery log. A failing channel
+//! never blocks anything.
 
+use super::prefs::Mode;
 use super::{deliver, prepare, render, Channel, NotificationKind, PayloadPolicy, RequestSummary};
 use crate::domain::gate_settings::GateSettings;
 use crate::server::db::Tx;
+use crate::server::ids::new_id;
 use crate::server::{now_ms, AppState};
 use crate::{on_db, on_tx};
 
@@ -130,7 +133,11 @@ pub async fn senior_reviewers(tx: &mut Tx) -> Result<Vec<Recipient>, sqlx::Error
     .await)
 }
 
-/// Enqueues `kind` about `summary` for each recipient, by email, in the caller's transaction.
+/// Enqueues `kind` about `summary`, in the caller's transaction: to each recipient's email as
+/// they chose for this kind (at once, into their next digest, or not at all), and to every team
+/// or gate channel that receives this kind (see [`super::channel_config::matching`]). Chat and
+/// webhook channels carry the payload only when the request's gate version allows it. Returns
+/// how many messages and digest items were queued.
 pub async fn enqueue(
     tx: &mut Tx,
     state: &AppState,
@@ -140,27 +147,112 @@ pub async fn enqueue(
     now: i64,
 ) -> Result<usize, sqlx::Error> {
     let n = render(kind, summary, &state.config.public_url, now);
+    let user_ids: Vec<String> = to.iter().map(|(u, _)| u.clone()).collect();
+    let modes = super::prefs::modes_for(tx, kind, &user_ids).await?;
+    let mut queued = 0;
     for (user_id, email) in to {
-        let channel = Channel::Email { to: email.clone() };
-        let prepared = prepare(&channel, &n, summary, &PayloadPolicy::default());
-        on_tx!(tx, |c| {
-            sqlx::query(
-            "INSERT INTO notifications (id, kind, request_id, user_id, channel, prepared, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        match modes.get(user_id).copied().unwrap_or_default() {
+            Mode::Off => {}
+            Mode::Digest => {
+                super::digest::hold(tx, user_id, kind, summary, now).await?;
+                queued += 1;
+            }
+            Mode::Immediate => {
+                let channel = Channel::Email { to: email.clone() };
+                let prepared = prepare(&channel, &n, summary, &PayloadPolicy::default());
+                insert(
+                    tx,
+                    &new_id("ntf"),
+                    kind.as_str(),
+                    Some(&summary.id),
+                    Some(user_id),
+                    None,
+                    &channel,
+                    &prepared,
+                    now,
+                )
+                .await?;
+                queued += 1;
+            }
+        }
+    }
+    let (gate_id, settings) = gate_of(tx, &summary.id).await?;
+    let shared = super::channel_config::matching(tx, kind, gate_id.as_deref(), &user_ids).await?;
+    if !shared.is_empty() {
+        let policy = PayloadPolicy {
+            include_payload: settings.include_payload_in_chat,
+            redact: settings.redact_fields_in_chat.clone(),
+        };
+        for (channel_id, channel) in &shared {
+            let prepared = prepare(channel, &n, summary, &policy);
+            insert(
+                tx,
+                &new_id("ntf"),
+                kind.as_str(),
+                Some(&summary.id),
+                None,
+                Some(channel_id),
+                channel,
+                &prepared,
+                now,
+            )
+            .await?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// The gate that gated `request_id` and the settings of that gate version (defaults without one).
+async fn gate_of(
+    tx: &mut Tx,
+    request_id: &str,
+) -> Result<(Option<String>, GateSettings), sqlx::Error> {
+    let row: Option<(Option<String>, Option<String>)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT r.gate_id, v.definition FROM action_requests r \
+         LEFT JOIN gate_versions v ON v.gate_id = r.gate_id AND v.version = r.gate_version \
+         WHERE r.id = $1"
+    )
+    .bind(request_id)
+    .fetch_optional(&mut *c)
+    .await)?;
+    let (gate_id, definition) = row.unwrap_or((None, None));
+    Ok((
+        gate_id,
+        crate::gates::eligibility::settings_from_definition(definition),
+    ))
+}
+
+/// One message into the outbox, due at once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    id: &str,
+    kind: &str,
+    request_id: Option<&str>,
+    user_id: Option<&str>,
+    channel_id: Option<&str>,
+    channel: &Channel,
+    prepared: &super::Prepared,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO notifications (id, kind, request_id, user_id, channel_id, channel, prepared, \
+             created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
-        .bind(crate::server::ids::new_id("ntf"))
-        .bind(kind.as_str())
-        .bind(&summary.id)
+        .bind(id)
+        .bind(kind)
+        .bind(request_id)
         .bind(user_id)
-        .bind(serde_json::to_string(&channel).unwrap_or_default())
-        .bind(serde_json::to_string(&prepared).unwrap_or_default())
+        .bind(channel_id)
+        .bind(serde_json::to_string(channel).unwrap_or_default())
+        .bind(serde_json::to_string(prepared).unwrap_or_default())
         .bind(now)
         .execute(&mut *c)
         .await
         .map(|_| ())
-        })?;
-    }
-    Ok(to.len())
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -347,21 +347,7 @@ async fn apply(
                     .await?;
             }
             // Senior reviewers other than the two hear about it; the request stays open.
-            let seniors: Vec<(String, String)> = crate::notify::outbox::senior_reviewers(tx)
-                .await?
-                .into_iter()
-                .filter(|(id, _)| !reviewers.contains(&id.as_str()))
-                .collect();
-            let summary = crate::notify::outbox::summary_of(tx, ctx.request_id).await?;
-            crate::notify::outbox::enqueue(
-                tx,
-                state,
-                crate::notify::NotificationKind::DualConflict,
-                &summary,
-                &seniors,
-                now,
-            )
-            .await?;
+            crate::notify::dual_conflict(tx, state, ctx.request_id, now).await?;
             return Ok(Status::InReview);
         }
         MergeOutcome::SentBack { payload } => {

@@ -361,6 +361,8 @@ pub async fn conclude(
         )
         .await?;
     }
+    // The requester and the agent's owner hear the outcome.
+    crate::notify::events::decided(tx, state, request_id, now).await?;
     Ok(Concluded { opened })
 }
 

@@ -178,6 +178,11 @@ pub struct ServeArgs {
     )]
     pub smtp_from: String,
 
+    /// How often a person who chose digests gets one: this many minutes after the first item
+    /// waiting for it.
+    #[arg(long, env = "COUNTERSIGN_DIGEST_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub digest_minutes: u64,
+
     /// Write a signed audit checkpoint after this many new events (or every 10 minutes).
     #[arg(long, env = "COUNTERSIGN_CHECKPOINT_EVERY_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=10_000_000))]
     pub checkpoint_every_events: i64,

@@ -49,6 +49,8 @@ pub struct Config {
     /// keeps them in the outbox, marked undeliverable, visible in the delivery log.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// A digest goes out this long after the first item waiting for it.
+    pub digest_interval: Duration,
 }
 
 /// How long an escalated request waits for the escalation group before it expires.
@@ -91,6 +93,7 @@ impl Config {
             public_url: format!("http://{bind}"),
             smtp_url: None,
             smtp_from: "countersign@localhost".to_owned(),
+            digest_interval: Duration::from_secs(3600),
         }
     }
 }

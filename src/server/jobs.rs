@@ -34,6 +34,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = remind_due(&state).await {
                 tracing::error!("reminder round failed: {e:#}");
             }
+            if let Err(e) = crate::notify::digest::send_due(&state).await {
+                tracing::error!("digest round failed: {e:#}");
+            }
             if let Err(e) = crate::notify::outbox::deliver_due(&state, ROUND).await {
                 tracing::error!("notification delivery round failed: {e:#}");
             }
@@ -235,6 +238,7 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
                 now,
             )
             .await?;
+            crate::notify::events::decided(&mut tx, state, &r.id, now).await?;
         }
         append(
             &mut tx,
