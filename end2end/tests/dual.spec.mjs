@@ -18,7 +18,7 @@ async function openFreshDual(page) {
     const status = page.getByTestId('dual-status');
     if ((await status.count()) === 0) continue;
     if (!(await status.textContent()).includes('0 of 2 reviews in')) continue;
-    if ((await page.getByRole('button', { name: 'Approve with these changes' }).count()) === 0) continue;
+    if ((await page.getByRole('button', { name: 'Approve with these changes', includeHidden: true }).count()) === 0) continue;
     return href;
   }
   throw new Error('no fresh dual request in the demo inbox');

@@ -17,7 +17,7 @@ test('an admin tunes a threshold on demo data, sees the backtest and its misses,
   await page.goto('/gates/refunds');
   await page.getByTestId('tune-link').click();
   await expect(page).toHaveURL(/\/stats\/gates\/refunds/);
-  await expect(page.getByTestId('distribution').locator('svg')).toBeVisible();
+  await expect(page.getByTestId('distribution').locator('svg.chart-svg')).toBeVisible();
 
   // Chart the low-confidence rule's threshold, then move it from 0.70 to 0.60.
   await page.getByTestId('distribution').getByLabel('Threshold').selectOption('low-confidence:confidence');
@@ -44,7 +44,7 @@ test('an admin tunes a threshold on demo data, sees the backtest and its misses,
   await page.getByLabel('Candidate threshold').fill('lots');
   await page.getByTestId('threshold-form').getByRole('button', { name: 'Backtest' }).click();
   await expect(page.getByTestId('candidate-error')).toContainText('value: "lots" is not a confidence from 0 to 1');
-  await expect(page.getByTestId('distribution').locator('svg')).toBeVisible();
+  await expect(page.getByTestId('distribution').locator('svg.chart-svg')).toBeVisible();
 
   // Save the 0.60 candidate as the gate's draft (replacing one another test left, if any).
   await page.getByLabel('Candidate threshold').fill('0.6');
@@ -70,8 +70,8 @@ test('the stats page works without JavaScript: filters, alarms, charts with thei
   await expect(page).toHaveURL(/group=rule/);
   await expect(page.getByTestId('stats-table')).toBeVisible();
   await expect(page.getByTestId('stats-table')).toContainText('refunds/over-100');
-  await expect(page.getByTestId('chart-volume').locator('svg')).toBeVisible();
-  await expect(page.getByTestId('chart-rates').locator('svg')).toBeVisible();
+  await expect(page.getByTestId('chart-volume').locator('svg.chart-svg')).toBeVisible();
+  await expect(page.getByTestId('chart-rates').locator('svg.chart-svg')).toBeVisible();
   await expect(page.getByTestId('alarms')).toBeVisible();
   await page.getByText('The numbers behind the charts').click();
   await expect(page.getByTestId('trend-table').locator('tbody tr').first()).toBeVisible();

@@ -240,7 +240,9 @@ pub fn stacked_bars(
         }
     }
     x_labels(&mut out, labels, slot);
-    for m in markers {
+    // Labels step down one line per marker, so a candidate next to the live threshold stays
+    // readable.
+    for (i, m) in markers.iter().enumerate() {
         let x = LEFT + slot * m.at.clamp(0.0, n as f64);
         let _ = write!(
             out,
@@ -254,7 +256,7 @@ pub fn stacked_bars(
             },
             l = esc(&m.label),
             tx = x + 4.0,
-            ty = TOP + 10.0,
+            ty = TOP + 10.0 + 13.0 * i as f64,
         );
     }
     out.push_str("</svg>");
