@@ -411,6 +411,11 @@ async fn a_send_back_starts_a_new_round_for_the_same_two(engine: Engine) {
     // The old round's form is stale; the new round belongs to the same two people.
     let (_, shown) = dana.decide(&id, 1, &[("verdict", "approve")]).await;
     assert!(shown.contains("changed since you opened it"), "{shown}");
+    let page = sofia.page(&id).await;
+    assert!(
+        page.contains("Both halves of this dual review are held by other reviewers."),
+        "{page}"
+    );
     let (_, shown) = sofia.decide(&id, 2, &[("verdict", "approve")]).await;
     assert!(shown.contains("taken by other reviewers"), "{shown}");
     dana.decide(&id, 2, &[("verdict", "approve")]).await;

@@ -21,6 +21,9 @@ pub struct DualState {
     pub conflict: Option<ConflictView>,
     /// Why the signed-in person may not settle the conflict; `None` when they may.
     pub cannot_resolve: Option<String>,
+    /// Both halves of this round are held by other people (a sent-back round is reviewed
+    /// again by the same two), so the signed-in person cannot take one.
+    pub taken_by_others: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +106,7 @@ pub async fn load(
         my_half: mine.map(|h| h.half.to_uppercase()),
         my_verdict,
         teams: settings.dual_teams.clone(),
+        taken_by_others: mine.is_none() && rows.len() == 2,
         conflict,
         cannot_resolve,
     })

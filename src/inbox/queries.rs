@@ -286,6 +286,8 @@ pub async fn request_detail(
         let dual = dual.as_ref()?;
         if dual.conflict.is_some() {
             Some("Both reviews are in and they disagree; a senior reviewer settles it.".to_owned())
+        } else if dual.taken_by_others {
+            Some("Both halves of this dual review are held by other reviewers.".to_owned())
         } else if dual.my_verdict.is_some() {
             Some(
                 "Your review is in. The request waits for the second, independent review."
