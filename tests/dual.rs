@@ -476,3 +476,37 @@ async fn a_silent_half_escalates_alone(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(silent_half, a_silent_half_escalates_alone);
+
+async fn the_reminder_skips_the_reviewer_whose_half_is_in(engine: Engine) {
+    let Some(server) = with_demo(engine, 25, 7, 120).await else {
+        return;
+    };
+    let db = server.db.db.clone();
+    let dana = Reviewer::new(&server, "dana@example.com").await;
+    let id = fresh_dual_request(&db, 0).await;
+    dana.decide(&id, 1, &[("verdict", "approve")]).await;
+    // Within the demo gates' reminder time (an hour before the deadline).
+    on_db!(&db, |p| sqlx::query(
+        "UPDATE action_requests SET deadline_at = $2, reminded_at = NULL WHERE id = $1"
+    )
+    .bind(&id)
+    .bind(countersign::server::now_ms() + 30 * 60_000)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    countersign::server::jobs::remind_due(&server.state)
+        .await
+        .unwrap();
+    let told: Vec<String> = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT user_id FROM notifications WHERE kind = 'reminder' AND request_id = $1"
+    )
+    .bind(&id)
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert!(told.iter().any(|u| u == "usr_ravi"), "{told:?}");
+    assert!(!told.iter().any(|u| u == "usr_dana"), "{told:?}");
+    server.stop().await;
+}
+on_both_engines!(reminder, the_reminder_skips_the_reviewer_whose_half_is_in);

@@ -85,7 +85,17 @@ pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
             tx.commit().await?;
             continue;
         };
-        let to = crate::notify::outbox::eligible_reviewers(&mut tx, &settings).await?;
+        let mut to = crate::notify::outbox::eligible_reviewers(&mut tx, &settings).await?;
+        // A dual reviewer who already submitted their half has nothing left to do.
+        let done: Vec<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT h.reviewer_id FROM review_halves h JOIN action_requests r \
+             ON r.id = h.request_id AND r.state_version = h.state_version \
+             WHERE h.request_id = $1 AND h.verdict IS NOT NULL"
+        )
+        .bind(&id)
+        .fetch_all(&mut *c)
+        .await)?;
+        to.retain(|(user, _)| !done.contains(user));
         let summary = crate::notify::outbox::summary_of(&mut tx, &id).await?;
         crate::notify::outbox::enqueue(
             &mut tx,
