@@ -132,7 +132,10 @@ pub async fn load(
     );
     // While a request is open its decision rows are steps on the way (the two halves of a dual
     // review waiting for a senior reviewer), not an outcome.
-    let open = matches!(r.status.as_str(), "pending" | "in_review" | "escalated");
+    let open = r
+        .status
+        .parse::<crate::domain::status::Status>()
+        .is_ok_and(crate::domain::status::Status::is_open);
     let last = decisions.last().filter(|_| !open);
     // The outcome-deciding decision is the last one; only an approval with edit changes what
     // may be executed (a senior may approve the proposal over an earlier reviewer's edit).

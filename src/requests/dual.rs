@@ -63,12 +63,17 @@ pub async fn halves(db: &Db, request_id: &str, round: i64) -> Result<Vec<HalfRow
         .await)
 }
 
-async fn halves_tx(tx: &mut Tx, request_id: &str, round: i64) -> Result<Vec<HalfRow>, AppError> {
-    Ok(on_tx!(tx, |c| sqlx::query_as(HALVES)
+/// [`halves`] inside a transaction.
+pub async fn halves_tx(
+    tx: &mut Tx,
+    request_id: &str,
+    round: i64,
+) -> Result<Vec<HalfRow>, sqlx::Error> {
+    on_tx!(tx, |c| sqlx::query_as(HALVES)
         .bind(request_id)
         .bind(round)
         .fetch_all(&mut *c)
-        .await)?)
+        .await)
 }
 
 /// What deciding a dual request needs to know about it.
@@ -254,9 +259,24 @@ pub async fn submit(
         }
         return Ok(ctx.status);
     }
-    let rows = halves_tx(tx, ctx.request_id, ctx.round).await?;
-    let (Some(a), Some(b)) = (rows[0].review()?, rows[1].review()?) else {
-        return Err(crate::error::internal("a submitted half has no verdict"));
+    // Both are in: the other half as read above, and this one as just stored.
+    let Some(other) = rows
+        .iter()
+        .find(|h| h.submitted() && h.reviewer_id != reviewer.id)
+        .map(HalfRow::review)
+        .transpose()?
+        .flatten()
+    else {
+        return Err(crate::error::internal("the other half has no verdict"));
+    };
+    let this = Review {
+        reviewer_id: reviewer.id.clone(),
+        verdict,
+    };
+    let (a, b) = if half == Half::A {
+        (this, other)
+    } else {
+        (other, this)
     };
     let outcome = merge::merge(ctx.proposed, &a, &b, &ctx.settings.merge_rules)
         .map_err(|e| AppError::Conflict(e.to_string()))?;
@@ -464,9 +484,6 @@ pub fn conflict_of(
     )
 }
 
-/// status, tier, payload, acting_for, state_version, callback_url.
-type OpenRequest = (String, String, String, Option<String>, i64, Option<String>);
-
 /// A senior reviewer settles the conflict of the current round.
 pub async fn resolve(
     state: &AppState,
@@ -481,16 +498,14 @@ pub async fn resolve(
     let now = crate::server::now_ms();
     let mut tx = state.db.begin_write().await?;
     lock_request(&mut tx, request_id).await?;
-    let current: Option<OpenRequest> = on_tx!(&mut tx, |c| {
-        sqlx::query_as(
-            "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1"
-        )
-        .bind(request_id)
-        .fetch_optional(&mut *c)
-        .await
-    })?;
-    let (status, tier, payload, acting_for, version, callback_url) =
-        current.ok_or(AppError::NotFound)?;
+    let super::lifecycle::Current {
+        status,
+        tier,
+        payload,
+        acting_for,
+        state_version: version,
+        callback_url,
+    } = super::lifecycle::current(&mut tx, request_id).await?;
     let status: Status = status.parse().map_err(crate::error::internal)?;
     if !status.is_open() || tier != "dual" {
         return Err(AppError::Conflict(

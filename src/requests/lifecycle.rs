@@ -103,14 +103,28 @@ pub enum Verdict {
     },
 }
 
+/// What deciding needs to know about a request as it stands.
 #[derive(sqlx::FromRow)]
-struct Current {
-    status: String,
-    tier: String,
-    payload: String,
-    acting_for: Option<String>,
-    state_version: i64,
-    callback_url: Option<String>,
+pub(crate) struct Current {
+    pub status: String,
+    pub tier: String,
+    pub payload: String,
+    pub acting_for: Option<String>,
+    pub state_version: i64,
+    pub callback_url: Option<String>,
+}
+
+/// Reads the request as it stands, in the deciding transaction.
+pub(crate) async fn current(tx: &mut Tx, request_id: &str) -> Result<Current, AppError> {
+    let current: Option<Current> = on_tx!(tx, |c| {
+        sqlx::query_as(
+        "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1"
+    )
+    .bind(request_id)
+    .fetch_optional(&mut *c)
+    .await
+    })?;
+    current.ok_or(AppError::NotFound)
 }
 
 /// Records `verdict` by `reviewer` on the request as it was at `state_version`.
@@ -126,15 +140,7 @@ pub async fn decide(
     }
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    let current: Option<Current> = on_tx!(&mut tx, |c| {
-        sqlx::query_as(
-        "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1"
-    )
-    .bind(request_id)
-    .fetch_optional(&mut *c)
-    .await
-    })?;
-    let current = current.ok_or(AppError::NotFound)?;
+    let current = current(&mut tx, request_id).await?;
     let status: Status = current.status.parse().map_err(crate::error::internal)?;
     if !status.is_open() {
         return Err(AppError::Conflict(format!(

@@ -273,39 +273,26 @@ async fn escalate_silent_halves(
     request_id: &str,
     round: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let held: Vec<(String, Option<String>)> = on_tx!(tx, |c| {
-        let held = sqlx::query_as(
-            "SELECT h.half, u.display_name FROM review_halves h LEFT JOIN users u ON u.id = h.reviewer_id \
-             WHERE h.request_id = $1 AND h.state_version = $2 AND h.verdict IS NULL",
-        )
-        .bind(request_id)
-        .bind(round)
-        .fetch_all(&mut *c)
-        .await?;
+    let halves = crate::requests::dual::halves_tx(tx, request_id, round).await?;
+    on_tx!(tx, |c| {
         sqlx::query(
-            "DELETE FROM review_halves WHERE request_id = $1 AND state_version = $2 AND verdict IS NULL",
-        )
-        .bind(request_id)
-        .bind(round)
-        .execute(&mut *c)
-        .await?;
-        Ok::<_, sqlx::Error>(held)
-    })?;
-    let submitted: Vec<String> = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT half FROM review_halves WHERE request_id = $1 AND state_version = $2"
+        "DELETE FROM review_halves WHERE request_id = $1 AND state_version = $2 AND verdict IS NULL"
     )
     .bind(request_id)
     .bind(round)
-    .fetch_all(&mut *c)
-    .await)?;
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    })?;
     Ok(["a", "b"]
         .into_iter()
-        .filter(|h| !submitted.iter().any(|s| s == h))
-        .map(|h| match held.iter().find(|(half, _)| half == h) {
-            Some((_, Some(name))) => {
-                format!("half {} (held by {name}, released)", h.to_uppercase())
-            }
-            _ => format!("half {}", h.to_uppercase()),
+        .filter_map(|h| match halves.iter().find(|row| row.half == h) {
+            Some(row) if row.submitted() => None,
+            Some(row) => Some(match &row.reviewer_name {
+                Some(name) => format!("half {} (held by {name}, released)", h.to_uppercase()),
+                None => format!("half {}", h.to_uppercase()),
+            }),
+            None => Some(format!("half {}", h.to_uppercase())),
         })
         .collect())
 }
