@@ -4,13 +4,13 @@ mod common;
 
 use common::{fresh_db, load_demo, Engine};
 use countersign::domain::tier::Tier;
-use countersign::inbox::{queries, Cursor};
+use countersign::inbox::{list_queries, GroupBy, InboxFilter, ListQuery, SortBy};
 use countersign::on_db;
 use countersign::server::now_ms;
 use std::collections::HashSet;
 
-fn tier_only(tier: Tier) -> queries::OpenFilter {
-    queries::OpenFilter {
+fn tier_only(tier: Tier) -> ListQuery {
+    ListQuery {
         tier: Some(tier),
         ..Default::default()
     }
@@ -43,43 +43,125 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
         .unwrap();
     assert!(again.is_none());
 
-    // Walk every page: no overlaps, nothing missed, oldest first.
-    let mut seen = HashSet::new();
-    let mut after: Option<Cursor> = None;
-    let mut last_created = i64::MIN;
-    loop {
-        let page =
-            queries::open_requests(&t.db, after.as_ref(), &queries::OpenFilter::default(), 7)
-                .await
-                .unwrap();
-        assert_eq!(page.open_total, summary.pending as i64);
-        for row in &page.rows {
-            assert!(seen.insert(row.id.clone()), "row {} appeared twice", row.id);
-            assert!(row.created_at >= last_created, "oldest first");
-            last_created = row.created_at;
-            assert!(matches!(
-                row.status.as_str(),
-                "pending" | "in_review" | "escalated"
-            ));
-        }
-        match page.next_after {
-            Some(c) => after = Some(Cursor::parse(&c).unwrap()),
-            None => break,
+    // Walk every page of every grouping and order: no overlaps, nothing missed, and each page
+    // continues the order of the one before.
+    for group in GroupBy::ALL {
+        for sort in SortBy::ALL {
+            let mut seen = HashSet::new();
+            let mut last: Option<(String, bool, String)> = None;
+            let mut filter = InboxFilter {
+                group: Some(group.param().to_owned()),
+                sort: Some(sort.param().to_owned()),
+                ..Default::default()
+            };
+            loop {
+                let q = ListQuery::parse(&filter).unwrap();
+                let page = list_queries::open_requests(&t.db, &q, "nobody", 7)
+                    .await
+                    .unwrap();
+                assert_eq!(page.open_total, summary.pending as i64);
+                let group_total: i64 = page.groups.iter().map(|g| g.count).sum();
+                assert_eq!(group_total, page.open_total);
+                for row in &page.rows {
+                    assert!(
+                        seen.insert(row.id.clone()),
+                        "{group:?}/{sort:?}: row {} appeared twice",
+                        row.id
+                    );
+                    assert!(matches!(
+                        row.status.as_str(),
+                        "pending" | "in_review" | "escalated"
+                    ));
+                    // Groups are contiguous and, inside one, urgent rows come first.
+                    let here = (row.group_value.clone(), !row.urgent, row.id.clone());
+                    if let Some(prev) = &last {
+                        assert!(prev.0 <= here.0, "{group:?}/{sort:?}: groups in order");
+                        if prev.0 == here.0 {
+                            assert!(prev.1 <= here.1, "{group:?}/{sort:?}: urgent first");
+                        }
+                    }
+                    last = Some(here);
+                }
+                match page.next_after {
+                    Some(c) => filter.after = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len() as u64, summary.pending, "{group:?}/{sort:?}");
         }
     }
-    assert_eq!(seen.len() as u64, summary.pending);
 
-    let dual = queries::open_requests(&t.db, None, &tier_only(Tier::Dual), 1000)
+    let dual = list_queries::open_requests(&t.db, &tier_only(Tier::Dual), "nobody", 1000)
         .await
         .unwrap();
     assert!(dual.rows.iter().all(|r| r.tier == "dual"));
-    let review = queries::open_requests(&t.db, None, &tier_only(Tier::Review), 1000)
+    let review = list_queries::open_requests(&t.db, &tier_only(Tier::Review), "nobody", 1000)
         .await
         .unwrap();
     assert_eq!(
         dual.open_total + review.open_total,
         summary.pending as i64,
         "only review and dual requests wait for people"
+    );
+
+    // Amount ranges compare in major units; the largest-amount order agrees.
+    let all = list_queries::open_requests(
+        &t.db,
+        &ListQuery::parse(&InboxFilter {
+            sort: Some("amount".into()),
+            ..Default::default()
+        })
+        .unwrap(),
+        "nobody",
+        1000,
+    )
+    .await
+    .unwrap();
+    let amounts: Vec<i64> = all.rows.iter().filter_map(|r| r.amount_minor).collect();
+    assert!(amounts.len() > 3, "the demo has amounts to sort");
+    let eur_or_usd = |r: &countersign::inbox::InboxRow| {
+        matches!(r.currency.as_deref(), Some("EUR" | "USD" | "GBP"))
+    };
+    let sorted: Vec<i64> = all
+        .rows
+        .iter()
+        .filter(|r| !r.urgent && eur_or_usd(r))
+        .filter_map(|r| r.amount_minor)
+        .collect();
+    assert!(
+        sorted.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {sorted:?}"
+    );
+    let over_1000 = list_queries::open_requests(
+        &t.db,
+        &ListQuery::parse(&InboxFilter {
+            min_amount: Some("1,000".into()),
+            ..Default::default()
+        })
+        .unwrap(),
+        "nobody",
+        1000,
+    )
+    .await
+    .unwrap();
+    // Every match has an amount of at least 1,000 in its own currency; nothing without one.
+    assert!(over_1000.open_total > 0 && over_1000.open_total < all.open_total);
+    for r in &over_1000.rows {
+        let minor = r
+            .amount_minor
+            .expect("an amount filter drops requests without one");
+        if eur_or_usd(r) {
+            assert!(minor >= 100_000, "{} {minor}", r.id);
+        }
+    }
+    let expected = all
+        .rows
+        .iter()
+        .filter(|r| eur_or_usd(r) && r.amount_minor.is_some_and(|m| m >= 100_000))
+        .count();
+    assert_eq!(
+        over_1000.rows.iter().filter(|r| eur_or_usd(r)).count(),
+        expected
     );
 }
 on_both_engines!(

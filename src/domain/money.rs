@@ -56,6 +56,11 @@ const CURRENCIES: &[(&str, u8)] = &[
     ("ZAR", 2),
 ];
 
+/// Every currency we accept, with its number of decimal places.
+pub fn currencies() -> &'static [(&'static str, u8)] {
+    CURRENCIES
+}
+
 /// The largest amount we accept in minor units: about 10^15, far beyond any real payment and
 /// far inside `i64`, so arithmetic on sums of many amounts cannot overflow.
 pub const MAX_MINOR_UNITS: i64 = 1_000_000_000_000_000;
