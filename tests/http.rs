@@ -159,7 +159,8 @@ async fn the_inbox_filters_by_gate_agent_and_action_type(engine: Engine) {
     let rows = html.matches("<tr data-id=").count();
     assert!(rows > 0, "{html}");
     assert_eq!(
-        html.matches("<td>Vendor payments v1</td>").count(),
+        html.matches("<td class=\"gate\">Vendor payments v1</td>")
+            .count(),
         rows,
         "only that gate's rows"
     );
@@ -182,7 +183,11 @@ async fn the_inbox_filters_by_gate_agent_and_action_type(engine: Engine) {
     let (_, html) = get(format!("/inbox?agent={agent}&action_type={action_type}")).await;
     let rows = html.matches("<tr data-id=").count();
     assert!(rows > 0, "{html}");
-    assert_eq!(html.matches(&format!("<td>{agent}</td>")).count(), rows);
+    assert_eq!(
+        html.matches(&format!("<td class=\"agent\">{agent}</td>"))
+            .count(),
+        rows
+    );
 
     let other = if action_type == "access.grant" {
         "payment.refund"

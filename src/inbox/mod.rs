@@ -435,23 +435,23 @@ fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
             <td class="pick">
                 <input type="checkbox" name="pick" form="bulk" value=format!("{}@{}", row.id, row.state_version) aria-label=format!("Select {title}")/>
             </td>
-            <td><time datetime=created_iso.clone() title=created_iso>{compact_duration(now - row.created_at)}</time></td>
-            <td><code>{row.action_type.clone()}</code></td>
+            <td class="age"><time datetime=created_iso.clone() title=created_iso>{compact_duration(now - row.created_at)}</time></td>
+            <td class="action"><code>{row.action_type.clone()}</code></td>
             <td class="summary" title=row.explanation.clone()>
                 <a class="title" href=format!("/inbox/{}", row.id)>{title.clone()}</a>
                 <span class="facts muted">{facts}</span>
                 {claim}
             </td>
-            <td>{row.agent_name}</td>
-            <td><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span>
+            <td class="agent">{row.agent_name}</td>
+            <td class="tier-cell"><span class=format!("tier tier-{}", row.tier)>{row.tier.clone()}</span>
                 {row.dual_reviews_in.map(|n| if n >= 2 {
                     view! { <span class="dual-badge conflict" title="The two reviews disagree; a senior reviewer settles it">"conflict"</span> }.into_any()
                 } else {
                     view! { <span class="dual-badge" title="Reviews in, of two">{format!("{n}/2")}</span> }.into_any()
                 })}
             </td>
-            <td>{gate}</td>
-            <td>{status_label}</td>
+            <td class="gate">{gate}</td>
+            <td class="status">{status_label}</td>
             <td class=sla_class title=deadline_iso>{left_text}</td>
         </tr>
     }
