@@ -1,12 +1,17 @@
 //! The reviewer inbox: open action requests, oldest first, with the time left to decide.
 
+pub mod card;
+pub mod claims;
 pub mod detail;
 pub mod dual_view;
+pub mod edit_form;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 mod keyboard;
 #[cfg(feature = "ssr")]
 pub mod queries;
+#[cfg(feature = "ssr")]
+pub mod triage;
 
 use crate::domain::time::{compact_duration, iso_utc};
 use crate::error::AppError;
