@@ -198,6 +198,7 @@ pub async fn proposal(
 }
 
 /// Rule names from the stored `matched_rules` (strings, or objects naming gate and rule).
+#[cfg(feature = "ssr")]
 fn rule_names(matched: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(matched).unwrap_or_default();
     v.as_array()
