@@ -8,7 +8,7 @@ test('a reviewer reads a request and approves it', async ({ page }, info) => {
   await openDecidable(page);
   await expect(page.getByRole('heading', { name: 'Why it is here' })).toBeVisible();
   await expect(page.getByTestId('explanation')).toContainText('review');
-  await expect(page.getByTestId('payload')).toBeVisible();
+  await expect(page.getByTestId('action-card').first()).toBeVisible();
   if (shots && info.project.name === 'hydrated') {
     await page.screenshot({ path: `${shots}/detail-1440.png`, fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
@@ -16,8 +16,9 @@ test('a reviewer reads a request and approves it', async ({ page }, info) => {
     await page.setViewportSize({ width: 1440, height: 900 });
   }
   const id = page.url().split('/').pop();
-  await page.getByRole('button', { name: 'Approve' }).click();
-  await expect(page).toHaveURL(/\/inbox$/);
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
+  // Triage moves on to the next open request (or the inbox when none is left).
+  await expect(page).toHaveURL(/\/inbox(\/req_\w+)?$/);
   await expect(page.getByRole('status')).toHaveText(`Approved: ${id}`);
   await page.goto(`/inbox/${id}`);
   await expect(page.getByTestId('request-status')).toHaveText('Approved');
@@ -40,7 +41,7 @@ test('an auditor cannot decide', async ({ page }) => {
   await page.goto('/inbox?tier=review');
   await page.locator('tbody tr a.title').first().click();
   await expect(page.getByTestId('cannot-decide')).toHaveText('You can read this request; your role does not decide.');
-  await expect(page.getByRole('button', { name: 'Approve' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Approve', exact: true })).toHaveCount(0);
 });
 
 test('a contract amendment shows a word-level diff of the clause', async ({ page }, info) => {
@@ -64,6 +65,7 @@ test('a reviewer edits the payload, then approves it', async ({ page }) => {
   const edited = JSON.parse(await box.inputValue());
   edited.note = 'agreed with the customer';
   await box.fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Preview the changes' }).click();
   await page.getByRole('button', { name: 'Approve with these changes' }).click();
   await expect(page.getByRole('status')).toContainText(id);
   await page.goto(url);

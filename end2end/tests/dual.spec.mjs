@@ -18,7 +18,7 @@ async function openFreshDual(page) {
     const status = page.getByTestId('dual-status');
     if ((await status.count()) === 0) continue;
     if (!(await status.textContent()).includes('0 of 2 reviews in')) continue;
-    if ((await page.getByRole('button', { name: 'Approve with these changes', includeHidden: true }).count()) === 0) continue;
+    if ((await page.getByRole('button', { name: 'Preview the changes', includeHidden: true }).count()) === 0) continue;
     return href;
   }
   throw new Error('no fresh dual request in the demo inbox');
@@ -30,6 +30,8 @@ async function approveWithEdit(page, marker) {
   const edited = JSON.parse(await box.inputValue());
   edited.reviewer_note = marker;
   await box.fill(JSON.stringify(edited, null, 2));
+  // The edit is previewed as a difference before it is approved.
+  await page.getByRole('button', { name: 'Preview the changes' }).click();
   await page.getByRole('button', { name: 'Approve with these changes' }).click();
   await expect(page.getByRole('status')).toContainText('waits for the other, independent review');
   return edited;

@@ -29,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/actions", post(submit::submit))
         .route("/api/v1/actions/{id}", get(status))
         .route("/api/v1/actions/{id}/withdraw", post(withdraw))
+        .route(
+            "/api/v1/actions/{id}/revise",
+            post(crate::requests::revise::revise),
+        )
         .route("/api/v1/actions/{id}/execution", post(execution))
         .route(
             "/api/v1/openapi.json",

@@ -8,6 +8,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/actions"),
     ("get", "/api/v1/actions/{id}"),
     ("post", "/api/v1/actions/{id}/withdraw"),
+    ("post", "/api/v1/actions/{id}/revise"),
     ("post", "/api/v1/actions/{id}/execution"),
 ];
 
@@ -64,6 +65,15 @@ pub fn document() -> Value {
                 "summary": "Withdraw an open request",
                 "parameters": [id_param.clone()],
                 "responses": with(json!({"200": view.clone()}), problem_responses(&["401", "404", "409", "500"]))
+            }},
+            "/api/v1/actions/{id}/revise": {"post": {
+                "operationId": "reviseAction",
+                "summary": "Revise an open request: a new payload (and optionally title, reasoning, current_state, inputs, alternatives) becomes a new state version; reviewers who loaded the older one must look again",
+                "parameters": [id_param.clone()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["payload"], "properties": {
+                    "payload": {}, "title": {"type": "string"}, "reasoning": {"type": "string"},
+                    "current_state": {}, "inputs": {}, "alternatives": {}}}}}},
+                "responses": with(json!({"200": view.clone()}), problem_responses(&["400", "401", "404", "409", "500"]))
             }},
             "/api/v1/actions/{id}/execution": {"post": {
                 "operationId": "reportExecution",

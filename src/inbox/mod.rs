@@ -1,8 +1,11 @@
 //! The reviewer inbox: open action requests, grouped, filtered and sorted by the URL, with the
 //! time left to decide, who is on each, live counts and keyboard triage.
 
+pub mod card;
+pub mod claims;
 pub mod detail;
 pub mod dual_view;
+pub mod edit_form;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 mod keyboard;
@@ -12,6 +15,8 @@ pub mod listing;
 mod live_counter;
 #[cfg(feature = "ssr")]
 pub mod queries;
+#[cfg(feature = "ssr")]
+pub mod triage;
 #[cfg(feature = "ssr")]
 pub mod views;
 

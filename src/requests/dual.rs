@@ -593,6 +593,7 @@ pub async fn resolve(
         conflict.b.reviewer_id.as_str(),
     ];
     let next = apply(&mut tx, state, &ctx, outcome, &pair, now).await?;
+    crate::inbox::claims::release_all(&mut tx, request_id).await?;
     tx.commit().await?;
     state.notify_changed();
     Ok(next)

@@ -101,6 +101,11 @@ pub enum Verdict {
         reason_code: Option<String>,
         reason: String,
     },
+    /// Hand the request to the gate's escalation group (senior reviewers when it names none),
+    /// with a note for them. The request stays open.
+    Escalate {
+        note: String,
+    },
 }
 
 /// What deciding needs to know about a request as it stands.
@@ -169,8 +174,19 @@ pub async fn decide(
         return Err(AppError::Conflict(why));
     }
     let original: Value = serde_json::from_str(&current.payload).map_err(crate::error::internal)?;
+    if let Verdict::Escalate { note } = &verdict {
+        let next = escalate(
+            &mut tx, state, reviewer, request_id, &current, &settings, note, now,
+        )
+        .await?;
+        tx.commit().await?;
+        state.notify_changed();
+        return Ok(next);
+    }
+    // Any decision ends the soft lock on the request, whoever held it.
+    crate::inbox::claims::release_all(&mut tx, request_id).await?;
     match &verdict {
-        Verdict::Approve => {}
+        Verdict::Approve | Verdict::Escalate { .. } => {}
         Verdict::ApproveWithEdit(p) => check_edit(&settings, &original, p)?,
         Verdict::Reject {
             reason_code,
@@ -195,7 +211,9 @@ pub async fn decide(
         return Ok(status);
     }
     let (kind, next, edited, reason_code, reason) = match &verdict {
-        Verdict::Approve => ("approve", Status::Approved, None, None, None),
+        Verdict::Approve | Verdict::Escalate { .. } => {
+            ("approve", Status::Approved, None, None, None)
+        }
         Verdict::ApproveWithEdit(p) => (
             "approve_with_edit",
             Status::ApprovedWithEdit,
@@ -214,10 +232,11 @@ pub async fn decide(
             Some(reason.trim().to_owned()),
         ),
     };
+    let decision_id = ids::new_id("dec");
     requests::insert_decision(
         &mut tx,
         &NewDecision {
-            id: ids::new_id("dec"),
+            id: decision_id.clone(),
             request_id: request_id.to_owned(),
             reviewer_id: Some(reviewer.id.clone()),
             kind,
@@ -238,6 +257,23 @@ pub async fn decide(
         now,
     )
     .await?;
+    if let Some(edit) = &edited {
+        // The proposal, the reviewer's edit and the difference between them are kept apart:
+        // the edit is training signal for the agent.
+        super::edits::record(
+            &mut tx,
+            &super::edits::NewEdit {
+                request_id,
+                decision_id: &decision_id,
+                reviewer_id: &reviewer.id,
+                state_version,
+                original: &original,
+                edited: edit,
+            },
+            now,
+        )
+        .await?;
+    }
     let approved = next
         .is_approval()
         .then(|| edited.as_ref().unwrap_or(&original));
@@ -273,8 +309,99 @@ impl From<Verdict> for crate::domain::merge::ReviewVerdict {
                 reason_code,
                 reason_text: reason.trim().to_owned(),
             },
+            // Escalation never reaches the merge: `decide` handles it before.
+            Verdict::Escalate { .. } => R::Approve,
         }
     }
+}
+
+/// A reviewer hands an open request to the escalation group with a note: the same step the
+/// deadline takes (status `escalated`, the deadline moves out by the escalation window, the
+/// group is told), recorded as the reviewer's `escalate` decision. Nothing is concluded, so the
+/// agent keeps waiting; the reviewer's claim ends.
+#[allow(clippy::too_many_arguments)]
+async fn escalate(
+    tx: &mut Tx,
+    state: &AppState,
+    reviewer: &CurrentUser,
+    request_id: &str,
+    current: &Current,
+    settings: &crate::domain::gate_settings::GateSettings,
+    note: &str,
+    now: i64,
+) -> Result<Status, AppError> {
+    let note = note.trim();
+    if note.is_empty() {
+        return Err(AppError::invalid(
+            "note",
+            "say what the escalation group should look at",
+        ));
+    }
+    if current.status == "escalated" {
+        return Err(AppError::Conflict(
+            "This request is already escalated; decide it or leave it to the escalation group."
+                .into(),
+        ));
+    }
+    crate::inbox::claims::release_all(tx, request_id).await?;
+    requests::insert_decision(
+        tx,
+        &NewDecision {
+            id: ids::new_id("dec"),
+            request_id: request_id.to_owned(),
+            reviewer_id: Some(reviewer.id.clone()),
+            kind: "escalate",
+            state_version: current.state_version,
+            edited_payload: None,
+            reason_code: Some("reviewer".into()),
+            reason_text: Some(note.to_owned()),
+            created_at: now,
+        },
+    )
+    .await?;
+    let to = match &settings.escalation_group {
+        Some(team) => crate::notify::outbox::team_members(tx, team).await?,
+        None => crate::notify::outbox::senior_reviewers(tx).await?,
+    };
+    let to: Vec<_> = to
+        .into_iter()
+        .filter(|(id, _)| id != &reviewer.id)
+        .collect();
+    let window = state.config.escalation_window.as_millis() as i64;
+    let mut summary = crate::notify::outbox::summary_of(tx, request_id).await?;
+    summary.deadline_at_ms = Some(now + window);
+    summary.reason = Some(format!("Escalated by {}: {note}", reviewer.display_name));
+    crate::notify::outbox::enqueue(
+        tx,
+        state,
+        crate::notify::NotificationKind::Escalated,
+        &summary,
+        &to,
+        now,
+    )
+    .await?;
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE action_requests SET status = 'escalated', deadline_at = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(request_id)
+    .bind(now + window)
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    })?;
+    let notified: Vec<&String> = to.iter().map(|(id, _)| id).collect();
+    append(
+        tx,
+        &Actor::User(reviewer.id.clone()),
+        "escalated",
+        Some(request_id),
+        json!({"reason": note, "by": reviewer.id, "state_version": current.state_version, "new_deadline": now + window, "notified": notified}),
+        now,
+    )
+    .await?;
+    Ok(Status::Escalated)
 }
 
 /// Refuses an edit that changes nothing or does not fit the gate's payload schema.

@@ -3,6 +3,10 @@
 #[cfg(feature = "ssr")]
 pub mod dual;
 #[cfg(feature = "ssr")]
+pub mod edits;
+#[cfg(feature = "ssr")]
 pub mod lifecycle;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod revise;
