@@ -90,7 +90,7 @@ async fn status(
             .await?
             .ok_or_else(Problem::not_found)?;
         let open = matches!(view.status.as_str(), "pending" | "in_review" | "escalated");
-        if !open || tokio::time::Instant::now() >= deadline {
+        if !open || tokio::time::Instant::now() >= deadline || state.is_closing() {
             return Ok(Json(view).into_response());
         }
         // Wake on a change in this process, and re-read at least every second for changes made
@@ -136,6 +136,7 @@ async fn withdraw(
     .await?;
     tx.commit().await?;
     state.notify_changed();
+    crate::server::live::publish(&state, crate::server::live::LiveEvent::decided(&id));
     let view = view::load(&state.db, &agent.id, &id)
         .await?
         .ok_or_else(Problem::not_found)?;

@@ -595,5 +595,6 @@ pub async fn resolve(
     let next = apply(&mut tx, state, &ctx, outcome, &pair, now).await?;
     tx.commit().await?;
     state.notify_changed();
+    crate::server::live::publish(state, crate::server::live::LiveEvent::decided(request_id));
     Ok(next)
 }
