@@ -142,18 +142,20 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn facts_strategy() -> impl Strategy<
-    Value = (
-        String,
-        String,
-        Option<(String, String)>,
-        Option<i64>,
-        Option<i64>,
-        Option<f64>,
-        Option<String>,
-        Option<String>,
-    ),
-> {
+/// Action type, agent, (amount, currency), record count, recipient count, confidence,
+/// customer tier, risk class.
+type RawFacts = (
+    String,
+    String,
+    Option<(String, String)>,
+    Option<i64>,
+    Option<i64>,
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn facts_strategy() -> impl Strategy<Value = RawFacts> {
     (
         tricky_string(),
         tricky_string(),

@@ -75,8 +75,11 @@ async fn status(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<String>,
-    Query(q): Query<StatusQuery>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
+    // A malformed query (e.g. `wait` twice) gets problem details like every other 400.
+    let Query(q) = query
+        .map_err(|_| Problem::invalid("wait", "must be given at most once, e.g. ?wait=30s"))?;
     let wait = q
         .wait
         .as_deref()
