@@ -158,7 +158,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let state = countersign::server::AppState::new(db.clone(), config)?;
     let app = http::router(state.clone());
-    let jobs = countersign::server::jobs::spawn(state);
+    let jobs = countersign::server::jobs::spawn(state.clone());
     println!("Countersign is running at http://{addr}/ ({})", db.engine());
     if !accounts::repo::admin_exists(&db).await? {
         let token = http::new_setup_link(&db).await?;
@@ -166,10 +166,22 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
             "No admin exists yet. Create one within 24 hours at: http://{addr}/setup?token={token}"
         );
     }
-    http::serve(listener, app, http::shutdown_signal()).await?;
-    // Stop the job loop before the pool closes, so it does not report a closed pool.
-    jobs.abort();
-    let _ = jobs.await;
+    let closing = state.clone();
+    http::serve(listener, app, async move {
+        http::shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and jobs");
+        closing.begin_shutdown();
+    })
+    .await?;
+    // The job loop stops after its current item (a webhook in flight finishes and its lease is
+    // cleared); one stuck past its HTTP timeout is abandoned, and its lease simply expires.
+    let abort = jobs.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(15), jobs)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     db.close().await;
     Ok(())
 }

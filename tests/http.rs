@@ -239,6 +239,11 @@ async fn readiness_and_metrics_answer(engine: Engine) {
         "countersign_webhooks_waiting ",
         "countersign_breakers_open 0",
         "countersign_audit_events ",
+        "countersign_http_requests_in_flight 1",
+        "countersign_webhooks_oldest_waiting_seconds ",
+        "countersign_webhooks_leased ",
+        "countersign_webhook_failed_attempts ",
+        "countersign_live_subscribers 0",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
@@ -247,6 +252,10 @@ async fn readiness_and_metrics_answer(engine: Engine) {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
+    // Once a graceful shutdown begins, load balancers are told to stop sending work.
+    server.state.begin_shutdown();
+    let closing = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(closing.status(), 503);
     server.stop().await;
 }
 on_both_engines!(operations_endpoints, readiness_and_metrics_answer);

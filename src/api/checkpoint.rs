@@ -132,7 +132,8 @@ pub fn parse(bytes: &[u8], now: i64) -> Result<ValidCheckpoint, FieldProblem> {
 fn unknown_field_name(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
+    // An empty key (`{"": 1}`) would make a problem without a field name; the body is at fault.
+    Some(message[start..end].to_owned()).filter(|name| !name.is_empty())
 }
 
 fn strip_position(message: &str) -> String {
@@ -276,6 +277,13 @@ pub fn validate(body: CheckpointBody, now: i64) -> Result<ValidCheckpoint, Field
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_unknown_key_is_blamed_on_the_body() {
+        let p = parse(br#"{"":null}"#, NOW).unwrap_err();
+        assert_eq!(p.field, "body");
+        assert!(p.detail.contains("unknown field"), "{}", p.detail);
+    }
 
     const NOW: i64 = 1_795_219_200_000; // 2026-11-21T00:00:00Z
 

@@ -79,8 +79,11 @@ async fn status(
     State(state): State<AppState>,
     agent: Agent,
     Path(id): Path<String>,
-    Query(q): Query<StatusQuery>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
+    // A malformed query (e.g. `wait` twice) gets problem details like every other 400.
+    let Query(q) = query
+        .map_err(|_| Problem::invalid("wait", "must be given at most once, e.g. ?wait=30s"))?;
     let wait = q
         .wait
         .as_deref()
@@ -94,7 +97,7 @@ async fn status(
             .await?
             .ok_or_else(Problem::not_found)?;
         let open = matches!(view.status.as_str(), "pending" | "in_review" | "escalated");
-        if !open || tokio::time::Instant::now() >= deadline {
+        if !open || tokio::time::Instant::now() >= deadline || state.is_closing() {
             return Ok(Json(view).into_response());
         }
         // Wake on a change in this process, and re-read at least every second for changes made
@@ -140,6 +143,7 @@ async fn withdraw(
     .await?;
     tx.commit().await?;
     state.notify_changed();
+    crate::server::live::publish(&state, crate::server::live::LiveEvent::decided(&id));
     let view = view::load(&state.db, &agent.id, &id)
         .await?
         .ok_or_else(Problem::not_found)?;

@@ -57,7 +57,7 @@ pub fn document() -> Value {
             "/api/v1/actions/{id}": {"get": {
                 "operationId": "getAction",
                 "summary": "Status and decision; with wait, answers as soon as the request is decided",
-                "parameters": [id_param.clone(), {"name": "wait", "in": "query", "required": false, "schema": {"type": "string", "pattern": "^[0-9]+(ms|s|m)?$"}, "description": "Long-poll up to this long (at most 60s), e.g. 30s"}],
+                "parameters": [id_param.clone(), {"name": "wait", "in": "query", "required": false, "schema": {"type": "string", "pattern": "^(([0-5]?[0-9]{1,4}|60000)ms|([0-5]?[0-9]|60)s?|[01]m)$"}, "description": "Long-poll up to this long (at most 60s), e.g. 30s"}],
                 "responses": with(json!({"200": view.clone()}), problem_responses(&["400", "401", "404", "500"]))
             }},
             "/api/v1/actions/{id}/withdraw": {"post": {
@@ -93,7 +93,7 @@ pub fn document() -> Value {
                 "Checkpoint": {"type": "object", "additionalProperties": false, "required": ["action_type", "payload"], "properties": {
                     "action_type": {"type": "string", "pattern": "^[a-z0-9_-]+(\\.[a-z0-9_-]+)+$", "maxLength": 128},
                     "title": {"type": ["string", "null"], "maxLength": 200},
-                    "payload": {"description": "The exact action the agent would execute (max 128 KiB)"},
+                    "payload": {"not": {"type": "null"}, "description": "The exact action the agent would execute (max 128 KiB)"},
                     "current_state": {"description": "The record as it is now, for diffs"},
                     "inputs": {"description": "What led the agent here"},
                     "reasoning": {"type": ["string", "null"], "maxLength": 20000},

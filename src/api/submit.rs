@@ -382,5 +382,6 @@ async fn gate_and_store(
     .await
     .map(|r| r.rows_affected()))?;
     tx.commit().await?;
+    crate::server::live::publish(state, crate::server::live::LiveEvent::submitted(&id));
     Ok((code, response))
 }

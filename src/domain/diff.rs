@@ -42,7 +42,11 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                let path = if prefix.is_empty() {
+                let path = if !plain_key(k) {
+                    // Quoted, so `{"a.b": 1}` and `{"a": {"b": 1}}` get different paths: a
+                    // shared path would pair unrelated values and could hide a change.
+                    format!("{prefix}[{}]", Value::String(k.clone()))
+                } else if prefix.is_empty() {
                     k.clone()
                 } else {
                     format!("{prefix}.{k}")
@@ -64,6 +68,13 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
             other.clone(),
         )),
     }
+}
+
+/// A key that reads unambiguously in a dotted path.
+fn plain_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn show(v: &Value) -> String {
@@ -212,6 +223,25 @@ pub fn three_way(proposed: &Value, a: &Value, b: &Value) -> Vec<ThreeWayRow> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keys_with_dots_or_brackets_do_not_share_a_path_with_nested_fields() {
+        let before = json!({"a.b": 1, "a": {"b": 1}, "x[0]": 1, "x": [1], "(value)": 1});
+        let mut after = before.clone();
+        after["a.b"] = json!(2);
+        after["x[0]"] = json!(2);
+        let changed: Vec<String> = field_diff(&before, &after)
+            .into_iter()
+            .filter_map(|c| match c {
+                FieldChange::Changed { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changed, vec![r#"["a.b"]"#, r#"["x[0]"]"#]);
+        assert!(field_diff(&json!(1), &json!({"(value)": 1}))
+            .iter()
+            .any(|c| !matches!(c, FieldChange::Unchanged { .. })));
+    }
 
     #[test]
     fn fields_are_added_removed_changed_or_kept_with_nested_paths() {

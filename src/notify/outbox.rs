@@ -301,7 +301,7 @@ async fn claim_next(state: &AppState, now: i64) -> Result<Option<Due>, sqlx::Err
 /// Delivers due notifications (at most `limit`); returns how many were attempted.
 pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
     let mut attempted = 0;
-    while attempted < limit {
+    while attempted < limit && !state.is_closing() {
         let Some(due) = claim_next(state, now_ms()).await? else {
             break;
         };

@@ -596,5 +596,6 @@ pub async fn resolve(
     crate::inbox::claims::release_all(&mut tx, request_id).await?;
     tx.commit().await?;
     state.notify_changed();
+    crate::server::live::publish(state, crate::server::live::LiveEvent::decided(request_id));
     Ok(next)
 }

@@ -208,6 +208,7 @@ pub async fn decide(
                 .await?;
         tx.commit().await?;
         state.notify_changed();
+        crate::server::live::publish(state, crate::server::live::LiveEvent::decided(request_id));
         return Ok(status);
     }
     let (kind, next, edited, reason_code, reason) = match &verdict {
@@ -293,6 +294,7 @@ pub async fn decide(
         tracing::warn!("{alert}");
     }
     state.notify_changed();
+    crate::server::live::publish(state, crate::server::live::LiveEvent::decided(request_id));
     Ok(next)
 }
 

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::gates::handlers::routes())
         .merge(crate::stats::handlers::routes())
         .merge(crate::notify::handlers::routes())
+        .merge(super::live::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -20,16 +20,23 @@ const LEASE_MS: i64 = 20_000;
 /// Messages delivered per round at most, so other jobs get their turn.
 const ROUND: usize = 50;
 
-/// Runs the job loop until the process ends.
+/// Runs the job loop until the process ends or begins a graceful shutdown. Each round takes its
+/// steps in turn; a shutdown stops it between steps (and between messages within a delivery
+/// step), so the process never exits holding a lease: every claimed message is finished and
+/// its lease cleared first. The live-update listener runs alongside and stops with it.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let _listener = super::live::spawn_listener(&state).map(AbortOnDrop);
         let mut changes = state.subscribe();
-        loop {
+        while !state.is_closing() {
             if let Err(e) = escalate_and_expire(&state).await {
                 tracing::error!("deadline round failed: {e:#}");
             }
             if let Err(e) = deliver_due_webhooks(&state).await {
                 tracing::error!("webhook delivery round failed: {e:#}");
+            }
+            if state.is_closing() {
+                break;
             }
             if let Err(e) = remind_due(&state).await {
                 tracing::error!("reminder round failed: {e:#}");
@@ -40,12 +47,23 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = crate::notify::outbox::deliver_due(&state, ROUND).await {
                 tracing::error!("notification delivery round failed: {e:#}");
             }
+            if state.is_closing() {
+                break;
+            }
             if let Err(e) = sign_checkpoint_if_due(&state).await {
                 tracing::error!("audit checkpoint failed: {e:#}");
             }
             let _ = tokio::time::timeout(state.config.job_interval, changes.changed()).await;
         }
     })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sends each open request's reminder once, when its gate's reminder time before the deadline
@@ -264,6 +282,9 @@ pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
     if !overdue.is_empty() {
         state.notify_changed();
     }
+    for r in overdue.iter().filter(|r| r.status == "escalated") {
+        super::live::publish(state, super::live::LiveEvent::decided(&r.id));
+    }
     Ok(overdue.len())
 }
 
@@ -402,7 +423,7 @@ async fn build_body(
 /// Delivers every due message once; returns how many were attempted.
 pub async fn deliver_due_webhooks(state: &AppState) -> anyhow::Result<usize> {
     let mut delivered = 0;
-    while delivered < ROUND {
+    while delivered < ROUND && !state.is_closing() {
         let Some(message) = claim_next(&state.db, now_ms()).await? else {
             break;
         };

@@ -23,6 +23,8 @@ pub struct HttpMetrics {
     /// Cumulative counts per bucket, and the +Inf bucket last.
     buckets: [AtomicU64; BUCKETS_MS.len() + 1],
     sum_micros: AtomicU64,
+    /// Requests being answered right now (what a graceful shutdown waits for).
+    in_flight: AtomicU64,
 }
 
 impl HttpMetrics {
@@ -49,6 +51,13 @@ impl HttpMetrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP countersign_http_requests_in_flight Requests this process is answering now.\n\
+             # TYPE countersign_http_requests_in_flight gauge\n\
+             countersign_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP countersign_http_request_duration_seconds Time to answer, by this process.\n# TYPE countersign_http_request_duration_seconds histogram\n");
         for (i, bound) in BUCKETS_MS.iter().enumerate() {
             let _ = writeln!(
@@ -72,15 +81,22 @@ impl HttpMetrics {
 /// Middleware: counts every answered request and its time.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
+    state.http_metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let response = next.run(request).await;
+    state.http_metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     state
         .http_metrics
         .record(response.status(), started.elapsed().as_micros() as u64);
     response
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers and the process is not shutting down, 503
+/// otherwise.
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_closing() {
+        // A load balancer stops sending new work here while in-flight requests finish.
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     let ok: Result<i64, sqlx::Error> = on_db!(&state.db, |p| sqlx::query_scalar(
         "SELECT CAST(1 AS BIGINT)"
     )
@@ -122,6 +138,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             ("countersign_webhooks_waiting", "Webhook messages not yet delivered and not given up.", "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"),
             ("countersign_webhooks_given_up", "Webhook messages given up after every retry.", "SELECT COUNT(*) FROM webhook_outbox WHERE gave_up_at IS NOT NULL"),
             ("countersign_webhook_failed_attempts", "Webhook delivery attempts that failed.", "SELECT COUNT(*) FROM webhook_attempts WHERE status_code IS NULL OR status_code < 200 OR status_code >= 300"),
+            ("countersign_webhooks_oldest_waiting_seconds", "Age of the oldest webhook message not yet delivered (0 when none waits).", "SELECT CAST(COALESCE(($1 - MIN(created_at)) / 1000, 0) AS BIGINT) FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"),
+            ("countersign_webhooks_leased", "Webhook messages a process is delivering now (leased).", "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND locked_until IS NOT NULL AND locked_until >= $1"),
             ("countersign_notifications_waiting", "Notifications not yet delivered and not given up.", "SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL AND gave_up_at IS NULL"),
             ("countersign_notifications_given_up", "Notifications given up.", "SELECT COUNT(*) FROM notifications WHERE gave_up_at IS NOT NULL"),
             ("countersign_breakers_open", "Open circuit breakers.", "SELECT COUNT(*) FROM breakers WHERE state = 'open'"),
@@ -129,7 +147,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         ];
         let mut values = Vec::with_capacity(scalars.len());
         for (name, help, sql) in scalars {
-            let v: i64 = on_db!(&state.db, |p| sqlx::query_scalar(sql).fetch_one(p).await)?;
+            // A query that uses $1 gets the current time (PostgreSQL refuses unused binds).
+            let v: i64 = on_db!(&state.db, |p| {
+                let q = sqlx::query_scalar(sql);
+                let q = if sql.contains("$1") {
+                    q.bind(super::now_ms())
+                } else {
+                    q
+                };
+                q.fetch_one(p).await
+            })?;
             values.push((name, help, v));
         }
         Ok::<_, sqlx::Error>((pending, values))
@@ -153,6 +180,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                     label(&gate)
                 );
             }
+            let _ = writeln!(
+                out,
+                "# HELP countersign_live_subscribers Open inbox event streams on this process.\n\
+                 # TYPE countersign_live_subscribers gauge\n\
+                 countersign_live_subscribers {}",
+                state.live.subscribers()
+            );
             for (name, help, v) in values {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
             }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod live;
 pub mod metrics;
 pub mod security;
 
@@ -31,6 +32,10 @@ pub struct AppState {
     pub mailer: Option<Arc<crate::notify::Mailer>>,
     /// Request counts and latencies of this process, for `/metrics`.
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    /// Live inbox updates for browsers, relayed between processes on PostgreSQL.
+    pub live: live::LiveHub,
+    /// Set once when the process begins a graceful shutdown.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -53,11 +58,30 @@ impl AppState {
             audit_key: Arc::new(audit_key),
             mailer,
             http_metrics: Arc::default(),
+            live: live::LiveHub::default(),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 
     pub fn notify_changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Starts a graceful shutdown: `/readyz` answers 503, event streams and long-polls end, and
+    /// the job loop stops after the item it is working on, so it leaves no lease behind.
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+        self.notify_changed();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    /// Resolves once [`AppState::begin_shutdown`] has been called.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|closing| *closing).await;
     }
 
     /// A receiver that resolves `changed()` after the next state change.

@@ -189,6 +189,7 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.state.begin_shutdown();
         if let Some(jobs) = self.jobs.take() {
             jobs.abort();
         }
