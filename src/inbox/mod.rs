@@ -1,5 +1,8 @@
 //! The reviewer inbox: open action requests, oldest first, with the time left to decide.
 
+pub mod after_fact;
+#[cfg(feature = "ssr")]
+pub mod bulk;
 pub mod detail;
 pub mod dual_view;
 #[cfg(feature = "ssr")]
