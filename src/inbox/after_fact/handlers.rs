@@ -86,7 +86,16 @@ async fn judge_one(
             "verdict",
             "choose looks right or should not have happened",
         )),
-        Some(v) => judge(&state, &user, &[id.clone()], v, field(&fields, "note")).await,
+        Some(v) => {
+            judge(
+                &state,
+                &user,
+                std::slice::from_ref(&id),
+                v,
+                field(&fields, "note"),
+            )
+            .await
+        }
     };
     let verdict = field(&fields, "verdict").and_then(Judgement::parse);
     land(&session, &to, result, |_| match verdict {
