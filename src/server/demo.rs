@@ -549,9 +549,10 @@ const AFTER_FACT_NOTES: &[&str] = &[
 ];
 
 /// Per row: whether it is in the after-the-fact queue (every `log` request, `auto` ones as the
-/// gate samples them, decided exactly as a live submission would) and, for those older than two
-/// days, most of them, how a reviewer judged it. The last two days stay unjudged so the queue
-/// has work in it. A separate random stream keeps the simulated requests themselves unchanged.
+/// gate samples them, decided exactly as a live submission would) and how a reviewer judged it:
+/// all of those older than a week, most of those older than two days. The last two days stay
+/// unjudged so the queue has work in it. A separate random stream keeps the simulated requests
+/// themselves unchanged.
 async fn after_fact_history(
     db: &Db,
     live: &gates::LivePolicy,
@@ -576,7 +577,8 @@ async fn after_fact_history(
             let r = &row.request;
             let tier: Tier = r.tier.parse().ok()?;
             let reason = queue_reason(tier, &r.id, rate(&r.gate_id))?;
-            let judged = (now - r.created_at > 2 * DAY && rng.gen_bool(0.8)).then(|| {
+            let age = now - r.created_at;
+            let judged = (age > 2 * DAY && (age > 7 * DAY || rng.gen_bool(0.6))).then(|| {
                 let bad = rng.gen_bool(0.06);
                 DemoJudgement {
                     reviewer: pick_reviewer(&mut rng, r.acting_for.as_deref(), None),
