@@ -5,8 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_location;
 
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("/inbox", "Inbox"),
+    ("/inbox/after", "After the fact"),
     ("/audit", "Audit"),
     ("/gates", "Gates"),
     ("/stats", "Stats"),
@@ -19,7 +20,10 @@ pub fn TopNav() -> impl IntoView {
     let location = use_location();
     let current = move |href: &str| {
         let path = location.pathname.get();
-        path == href || (href == "/inbox" && path == "/") || path.starts_with(&format!("{href}/"))
+        path == href
+            || (href == "/inbox" && path == "/")
+            || (path.starts_with(&format!("{href}/"))
+                && !(href == "/inbox" && path.starts_with("/inbox/after")))
     };
     view! {
         <header class="topbar">

@@ -306,14 +306,25 @@ async fn gate_and_store(
         created_at: now,
         decided_at: (status != Status::Pending).then_some(now),
     };
+    // `log`, and the gate's sample of `auto`, are queued for after-the-fact review; decided
+    // here, from the request id, so the choice is fixed and reproducible.
+    let after_fact = crate::domain::after_fact::queue_reason(
+        evaluation.tier,
+        &id,
+        settings.map_or(0.0, |s| s.auto_sample_rate),
+    );
     let mut tx = state.db.begin_write().await?;
     requests::insert(&mut tx, &request).await?;
+    if let Some(reason) = after_fact {
+        crate::inbox::after_fact::repo::enqueue(&mut tx, &id, reason, now).await?;
+    }
     append(
         &mut tx,
         &Actor::Agent(agent.id.clone()),
         "request_gated",
         Some(&id),
         json!({
+            "after_fact_review": after_fact,
             "action_type": body.action_type,
             "tier": evaluation.tier,
             "status": status,

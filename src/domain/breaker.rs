@@ -7,6 +7,12 @@
 //! configured, refuses everything the agent asks ([`apply`]). Only an admin closes it again
 //! (re-arms it); the server alerts admins on opening and audits both.
 //!
+//! After-the-fact judgements of requests that ran without waiting (`log`, sampled `auto`) are
+//! human decisions on the agent's actions too, and count as samples: "should not have happened"
+//! as a correction (like a rejection, since the reviewer would have refused it), "looks right"
+//! as an unchanged approval. Without them, an agent whose work mostly runs unseen could never
+//! trip its breaker however often its logged actions were wrong.
+//!
 //! Choices, each so that the breaker can only make the system stricter:
 //! - "Above" is strictly greater: at the default 15% over 20 decisions, 3 corrections (exactly
 //!   15%) keep it closed and 4 open it. The setting reads "tolerate up to this rate".

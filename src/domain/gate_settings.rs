@@ -1,6 +1,6 @@
 //! What a gate holds besides its rules: deadline and reminder, where it escalates, who may
 //! review, the preset rejection reasons, a payload schema that edits must fit, how much of `auto`
-//! is sampled for after-the-fact review, what stays out of chat, how dual review merges, and its
+//! is sampled for after-the-fact review, whether bulk approval is allowed, what stays out of chat, how dual review merges, and its
 //! circuit breaker.
 //!
 //! Stored as JSON beside the [`GateDefinition`](super::policy::GateDefinition) of each gate
@@ -48,6 +48,9 @@ pub struct GateSettings {
     pub payload_schema: Option<Value>,
     /// Share of `auto` requests queued for after-the-fact review, in [0, 1].
     pub auto_sample_rate: f64,
+    /// Whether reviewers may approve this gate's `review`-tier requests several at a time from
+    /// the inbox (each still its own decision). `dual` requests are never bulk-approved.
+    pub bulk_approve: bool,
     /// Whether chat and webhook notifications about this gate's requests carry the payload
     /// (with `redact_fields_in_chat` blanked). Off by default: messages give the facts and a link.
     /// Email never carries the payload.
@@ -91,6 +94,7 @@ impl Default for GateSettings {
             ],
             payload_schema: None,
             auto_sample_rate: 0.02,
+            bulk_approve: true,
             include_payload_in_chat: false,
             redact_fields_in_chat: Vec::new(),
             merge_rules: MergeRules::default(),

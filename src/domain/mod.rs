@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no framework types, compiled for server and browser alike.
 
+pub mod after_fact;
 pub mod backtest;
 pub mod breaker;
 pub mod diff;

@@ -1,5 +1,5 @@
-//! Circuit breakers in the database: re-assessed after every human decision (in the decision's
-//! transaction), consulted when an agent submits, re-armed by an admin. The rules themselves are
+//! Circuit breakers in the database: re-assessed after every human decision and after-the-fact
+//! judgement (in its transaction), consulted when an agent submits, re-armed by an admin. The rules themselves are
 //! pure, in `domain::breaker`.
 
 use crate::audit::repo::{append, Actor};
@@ -50,7 +50,9 @@ async fn row(tx: &mut Tx, agent: &str, gate: &str) -> Result<Option<BreakerRow>,
         .await)
 }
 
-/// Human decisions on `agent`'s requests (at `gate`, or anywhere) since `after`.
+/// Human decisions on `agent`'s requests (at `gate`, or anywhere) since `after`, and the
+/// after-the-fact judgements of its requests that ran without waiting: "looks right" counts as
+/// an unchanged approval, "should not have happened" as a rejection (see `domain::breaker`).
 async fn samples(
     tx: &mut Tx,
     agent: &str,
@@ -61,7 +63,11 @@ async fn samples(
         sqlx::query_as(
         "SELECT d.created_at, d.kind FROM decisions d JOIN action_requests r ON r.id = d.request_id \
          WHERE r.agent_id = $1 AND ($2 IS NULL OR r.gate_id = $2) AND d.created_at > $3 \
-         AND d.kind IN ('approve', 'approve_with_edit', 'reject')"
+         AND d.kind IN ('approve', 'approve_with_edit', 'reject') \
+         UNION ALL SELECT a.reviewed_at, CASE WHEN a.verdict = 'fine' THEN 'approve' ELSE 'reject' END \
+         FROM after_fact_reviews a JOIN action_requests r ON r.id = a.request_id \
+         WHERE r.agent_id = $1 AND ($2 IS NULL OR r.gate_id = $2) AND a.reviewed_at > $3 \
+         AND a.verdict IS NOT NULL"
     )
     .bind(agent)
     .bind(gate)

@@ -403,6 +403,11 @@ struct SettingsForm {
     include_payload_in_chat: Option<String>,
     #[serde(default)]
     redact_fields_in_chat: Option<String>,
+    /// Present when the form carries the bulk-approval box (an unticked box sends nothing).
+    #[serde(default)]
+    bulk_fields: Option<String>,
+    #[serde(default)]
+    bulk_approve: Option<String>,
 }
 
 /// Reads the settings form onto `s`; each bad field is named. The settings as a whole are
@@ -473,6 +478,9 @@ fn read_settings(
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
+    }
+    if form.bulk_fields.is_some() {
+        s.bulk_approve = form.bulk_approve.is_some();
     }
     s.breaker.on_open = match form.breaker_on_open.as_str() {
         "refuse_all" => OnOpen::RefuseAll,

@@ -411,6 +411,8 @@ fn Settings(base: String, s: crate::domain::gate_settings::GateSettings) -> impl
                     </select>
                 </label>
             </div>
+            <input type="hidden" name="bulk_fields" value="1"/>
+            <label class="check"><input type="checkbox" name="bulk_approve" checked=s.bulk_approve/>"Reviewers may approve this gate's review-tier requests several at a time (never dual)"</label>
             <input type="hidden" name="chat_fields" value="1"/>
             <label class="check"><input type="checkbox" name="include_payload_in_chat" checked=s.include_payload_in_chat/>"Include the payload in chat and webhook notifications (email never carries it)"</label>
             <label>"Fields redacted in chat (one JSON pointer per line, e.g. /iban or /lines/*/card)"<textarea name="redact_fields_in_chat" rows="3">{redactions}</textarea></label>

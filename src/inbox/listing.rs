@@ -396,6 +396,40 @@ impl Cursor {
     }
 }
 
+/// A keyset position in a list ordered by time then id (the after-the-fact queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl TimeCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.id)
+    }
+
+    pub fn parse(s: &str) -> Result<TimeCursor, AppError> {
+        let bad = || {
+            AppError::invalid(
+                "after",
+                "not a page position from this list; start again from the first page",
+            )
+        };
+        let (at, id) = s.split_once('.').ok_or_else(bad)?;
+        let created_at = at.parse::<i64>().map_err(|_| bad())?;
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(bad());
+        }
+        Ok(TimeCursor {
+            created_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
 /// A checked inbox view.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListQuery {
@@ -729,6 +763,18 @@ mod tests {
         assert!(sql.contains("WHEN 'KWD' THEN 1"), "{sql}");
         assert!(sql.ends_with("ELSE 10 END)"));
         assert!(!sql.contains("'EUR'"));
+    }
+
+    #[test]
+    fn time_cursors_round_trip_and_refuse_garbage() {
+        let c = TimeCursor {
+            created_at: 1_700_000_000_000,
+            id: "req_0191abc".into(),
+        };
+        assert_eq!(TimeCursor::parse(&c.encode()), Ok(c));
+        for bad in ["", "x", "12", "abc.req_1", "12.", "12.req-1;DROP", "12.a b"] {
+            assert!(TimeCursor::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

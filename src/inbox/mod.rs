@@ -1,6 +1,9 @@
 //! The reviewer inbox: open action requests, grouped, filtered and sorted by the URL, with the
 //! time left to decide, who is on each, live counts and keyboard triage.
 
+pub mod after_fact;
+#[cfg(feature = "ssr")]
+pub mod bulk;
 pub mod card;
 pub mod claims;
 pub mod detail;
@@ -433,7 +436,7 @@ fn InboxRowView(row: InboxRow, now: i64) -> impl IntoView {
         } else {
             format!("{name} is reviewing")
         };
-        view! { <span class="claim" data-testid="claim">{text}</span> }
+        view! { <span class="claim-tag" data-testid="claim">{text}</span> }
     });
     view! {
         <tr data-id=row.id.clone() class:urgent=row.urgent class="inbox-row">

@@ -10,6 +10,7 @@ use super::cli::DemoArgs;
 use super::db::Db;
 use crate::accounts::{repo as accounts, Role};
 use crate::audit::repo::{append, Actor};
+use crate::domain::after_fact::{queue_reason, Judgement, QueueReason};
 use crate::domain::money::Money;
 use crate::domain::policy::{Facts, GateDefinition};
 use crate::domain::status::Status;
@@ -457,19 +458,27 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     let rows: Vec<DemoRow> = simulate(&live, args.seed, args.days, args.per_day, now)
         .map(|(request, decisions)| DemoRow { request, decisions })
         .collect();
+    let after_fact = after_fact_history(db, &live, &rows, args.seed, now).await?;
     // The audit trail is appended in time order, as it would have been written live.
-    let mut events: Vec<(i64, usize, Option<usize>)> = Vec::with_capacity(rows.len() * 2);
+    let mut events: Vec<(i64, usize, Event)> = Vec::with_capacity(rows.len() * 2);
     for (i, row) in rows.iter().enumerate() {
-        events.push((row.request.created_at, i, None));
+        events.push((row.request.created_at, i, Event::Gated));
         for (j, d) in row.decisions.iter().enumerate() {
-            events.push((d.created_at, i, Some(j)));
+            events.push((d.created_at, i, Event::Decided(j)));
+        }
+        if let Some((_, Some(j))) = &after_fact[i] {
+            events.push((j.at, i, Event::Judged));
         }
     }
     events.sort();
-    for (k, (_, i, decision)) in events.into_iter().enumerate() {
+    for (k, (_, i, event)) in events.into_iter().enumerate() {
         let row = &rows[i];
         let r = &row.request;
-        if let Some(j) = decision {
+        if event == Event::Judged {
+            if let Some((reason, Some(j))) = &after_fact[i] {
+                judge_in_demo(&mut tx, &r.id, *reason, j).await?;
+            }
+        } else if let Event::Decided(j) = event {
             let d = &row.decisions[j];
             requests::insert_decision(&mut tx, d).await?;
             summary.decisions += 1;
@@ -493,12 +502,16 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
             if r.status.parse::<Status>().is_ok_and(Status::is_open) {
                 summary.pending += 1;
             }
+            if let Some((reason, _)) = &after_fact[i] {
+                crate::inbox::after_fact::repo::enqueue(&mut tx, &r.id, *reason, r.created_at)
+                    .await?;
+            }
             append(
                 &mut tx,
                 &Actor::Agent(r.agent_id.clone()),
                 "request_gated",
                 Some(&r.id),
-                json!({"action_type": r.action_type, "tier": r.tier, "gate_version": r.gate_version, "matched_rules": r.matched_rules, "explanation": r.explanation, "state_version": 1}),
+                json!({"action_type": r.action_type, "tier": r.tier, "gate_version": r.gate_version, "matched_rules": r.matched_rules, "explanation": r.explanation, "state_version": 1, "after_fact_review": after_fact[i].as_ref().map(|(reason, _)| reason)}),
                 r.created_at,
             )
             .await?;
@@ -510,6 +523,109 @@ pub async fn load(db: &Db, args: &DemoArgs, now: i64) -> anyhow::Result<Option<D
     }
     tx.commit().await?;
     Ok(Some(summary))
+}
+
+/// What happens to one request in the demo's trail, in this order when at the same moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Gated,
+    Decided(usize),
+    Judged,
+}
+
+/// A demo after-the-fact judgement.
+struct DemoJudgement {
+    reviewer: &'static str,
+    verdict: Judgement,
+    note: Option<&'static str>,
+    at: i64,
+}
+
+const AFTER_FACT_NOTES: &[&str] = &[
+    "Refund went to a customer already refunded in another ticket",
+    "Segment included people who unsubscribed last week",
+    "Amount is above what the policy allows without a receipt",
+    "Wrong records: the filter matched archived accounts",
+];
+
+/// Per row: whether it is in the after-the-fact queue (every `log` request, `auto` ones as the
+/// gate samples them, decided exactly as a live submission would) and how a reviewer judged it:
+/// all of those older than a week, most of those older than two days. The last two days stay
+/// unjudged so the queue has work in it. A separate random stream keeps the simulated requests
+/// themselves unchanged.
+async fn after_fact_history(
+    db: &Db,
+    live: &gates::LivePolicy,
+    rows: &[DemoRow],
+    seed: u64,
+    now: i64,
+) -> anyhow::Result<Vec<Option<(QueueReason, Option<DemoJudgement>)>>> {
+    let keys: Vec<(String, String)> = on_db!(db, |p| sqlx::query_as("SELECT id, key FROM gates")
+        .fetch_all(p)
+        .await)?;
+    let rate = |gate_id: &Option<String>| {
+        gate_id
+            .as_ref()
+            .and_then(|g| keys.iter().find(|(id, _)| id == g))
+            .and_then(|(_, key)| live.policy.definition(key))
+            .map_or(0.0, |d| d.settings.auto_sample_rate)
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xaf7e_4fac);
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let r = &row.request;
+            let tier: Tier = r.tier.parse().ok()?;
+            let reason = queue_reason(tier, &r.id, rate(&r.gate_id))?;
+            let age = now - r.created_at;
+            let judged = (age > 2 * DAY && (age > 7 * DAY || rng.gen_bool(0.6))).then(|| {
+                let bad = rng.gen_bool(0.06);
+                DemoJudgement {
+                    reviewer: pick_reviewer(&mut rng, r.acting_for.as_deref(), None),
+                    verdict: if bad {
+                        Judgement::ShouldNotHaveHappened
+                    } else {
+                        Judgement::Fine
+                    },
+                    note: bad.then(|| *pick(&mut rng, AFTER_FACT_NOTES)),
+                    at: (r.created_at + rng.gen_range(HOUR..30 * HOUR)).min(now - MINUTE),
+                }
+            });
+            Some((reason, judged))
+        })
+        .collect())
+}
+
+async fn judge_in_demo(
+    tx: &mut super::db::Tx,
+    request_id: &str,
+    reason: QueueReason,
+    j: &DemoJudgement,
+) -> anyhow::Result<()> {
+    crate::on_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE after_fact_reviews SET verdict = $2, reviewer_id = $3, note = $4, reviewed_at = $5 \
+         WHERE request_id = $1"
+    )
+    .bind(request_id)
+    .bind(j.verdict.as_str())
+    .bind(j.reviewer)
+    .bind(j.note)
+    .bind(j.at)
+    .execute(&mut *c)
+    .await
+    .map(|_| ())
+    })?;
+    append(
+        tx,
+        &Actor::User(j.reviewer.to_owned()),
+        "after_fact_reviewed",
+        Some(request_id),
+        json!({"verdict": j.verdict.as_str(), "note": j.note, "queued_because": reason.as_str(), "state_version": 1, "together_with": 0}),
+        j.at,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The demo's simulated history without storing it: `days * per_day` requests ending at `now`,

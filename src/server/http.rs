@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::routes())
         .merge(crate::inbox::handlers::routes())
         .merge(crate::inbox::views::routes())
+        .merge(crate::inbox::after_fact::handlers::routes().merge(crate::inbox::bulk::routes()))
         .merge(crate::admin::handlers::routes())
         .merge(crate::audit::handlers::routes())
         .merge(crate::audit::export::routes())

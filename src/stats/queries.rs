@@ -5,9 +5,9 @@
 //! statistics read are selected; the final human decision (kind and reviewer) is looked up
 //! through the `decisions (request_id, created_at)` index, and only for requests a human decided.
 //!
-//! After-the-fact review of `log` and sampled `auto` requests is not recorded anywhere yet, so
-//! every request loads as [`Hindsight::NotReviewed`] and the pages say "not reviewed" rather than
-//! showing a rate of zero.
+//! The after-the-fact judgement of `log` and sampled `auto` requests is looked up by primary key
+//! in `after_fact_reviews`, only for those tiers; requests nobody judged (yet) load as
+//! [`Hindsight::NotReviewed`], so "not reviewed" does not dilute the rate.
 
 use super::params::{self, StatsQuery, TuneQuery};
 use super::{
@@ -108,6 +108,7 @@ struct Row {
     decided_at: Option<i64>,
     final_kind: Option<String>,
     final_reviewer: Option<String>,
+    hindsight: Option<String>,
 }
 
 /// The final human decision, for requests a human decided (dual review: the second one).
@@ -121,7 +122,9 @@ fn select_sql(scope: &Scope) -> String {
         "SELECT r.id, r.action_type, r.agent_id, r.amount_minor, r.currency, r.record_count, \
          r.recipient_count, r.confidence, r.customer_tier, r.risk_class, r.tier, r.gate_id, \
          r.matched_rules, r.status, r.created_at, r.decided_at, {} AS final_kind, \
-         {} AS final_reviewer FROM action_requests r WHERE r.created_at >= $1 AND r.created_at < $2",
+         {} AS final_reviewer, CASE WHEN r.tier IN ('auto', 'log') THEN (SELECT a.verdict \
+         FROM after_fact_reviews a WHERE a.request_id = r.id) END AS hindsight \
+         FROM action_requests r WHERE r.created_at >= $1 AND r.created_at < $2",
         FINAL.replace("{col}", "kind"),
         FINAL.replace("{col}", "reviewer_id"),
     );
@@ -218,7 +221,11 @@ fn to_historic(row: Row, lookup: &Lookup) -> Result<HistoricRequest, String> {
         created_at_ms: row.created_at,
         decided_at_ms: row.decided_at,
         reviewer_id: row.final_reviewer,
-        hindsight: Hindsight::NotReviewed,
+        hindsight: match row.hindsight.as_deref() {
+            Some("fine") => Hindsight::Fine,
+            Some("should_not_have_happened") => Hindsight::ShouldNotHaveHappened,
+            _ => Hindsight::NotReviewed,
+        },
     })
 }
 

@@ -31,6 +31,10 @@ fn an_empty_object_is_the_documented_default_and_valid() {
     assert_eq!(d.reminder_before_minutes, Some(60));
     assert_eq!(d.eligible_roles, vec!["reviewer", "senior_reviewer"]);
     assert_eq!(d.auto_sample_rate, 0.02);
+    assert!(
+        d.bulk_approve,
+        "bulk approval is allowed unless a gate turns it off"
+    );
     let codes: Vec<_> = d
         .rejection_reasons
         .iter()
@@ -56,12 +60,14 @@ fn null_means_none_and_everything_can_be_set() {
         "rejection_reasons": [{"code": "dup", "label": "Duplicate refund"}],
         "payload_schema": {"type": "object", "properties": {"iban": {"type": "string"}}},
         "auto_sample_rate": 1,
+        "bulk_approve": false,
         "redact_fields_in_chat": ["/iban"],
         "merge_rules": {"lone_edit": "send_back"},
         "dual_teams": ["Finance", "Finance leads"],
         "breaker": {"rate": 0.3, "on_open": "refuse_all"}
     }));
     assert_eq!(s.deadline_minutes, None);
+    assert!(!s.bulk_approve);
     assert_eq!(s.merge_rules.lone_edit, LoneEdit::SendBack);
     assert_eq!(s.breaker.on_open, OnOpen::RefuseAll);
     assert_eq!(s.breaker.min_decisions, 20, "breaker defaults fill in");
@@ -75,6 +81,8 @@ fn unknown_fields_and_wrong_types_are_refused_when_parsing() {
         json!({"deadline_minutes": "24h"}),
         json!({"deadline_minutes": -5}),
         json!({"auto_sample_rate": "2%"}),
+        json!({"bulk_approve": "yes"}),
+        json!({"bulk_aprove": false}),
         json!({"dual_teams": ["only one"]}),
         json!({"rejection_reasons": [{"code": "x", "label": "X", "colour": "red"}]}),
         json!({"breaker": {"treshold": 0.2}}),
