@@ -83,7 +83,7 @@ async fn main() {
         .unwrap();
         let counts: (i64, i64) = countersign::on_db!(&db, |p| {
             sqlx::query_as(
-            "SELECT SUM(CASE WHEN status IN ('pending', 'in_review') THEN 1 ELSE 0 END), COUNT(*) \
+            "SELECT SUM(CASE WHEN status IN ('pending', 'in_review', 'escalated') THEN 1 ELSE 0 END), COUNT(*) \
              FROM action_requests"
         )
         .fetch_one(p)
