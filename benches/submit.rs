@@ -48,10 +48,13 @@ async fn fresh_db(dir: &std::path::Path) -> (Db, DatabaseTarget) {
             })
             .await
             .unwrap();
-            countersign::on_db!(&admin_db, |p| sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(p)
-                .await
-                .unwrap());
+            countersign::on_db!(&admin_db, |p| sqlx::query(&format!(
+                "CREATE DATABASE {name}"
+            ))
+            .execute(p)
+            .await
+            .map(|_| ())
+            .unwrap());
             admin_db.close().await;
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
             DatabaseTarget::Postgres {
@@ -92,7 +95,8 @@ async fn drop_pg_databases(keep_pid: u32) {
                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
             ))
             .execute(p)
-            .await);
+            .await
+            .map(|_| ()));
         }
     }
     db.close().await;
