@@ -12,7 +12,13 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const EVENTS: i64 = 1_000_000;
+/// 1,000,000, or `COUNTERSIGN_BENCH_EVENTS` (the smoke run uses a few thousand).
+fn events() -> i64 {
+    std::env::var("COUNTERSIGN_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
 const PASSWORD: &str = "benchmark passphrase";
 
 #[tokio::main]
@@ -31,7 +37,8 @@ async fn main() {
     let started = Instant::now();
     fill(&dir.path().join("countersign.db")).await;
     println!(
-        "generated {EVENTS} chained audit events in {:.1} s",
+        "generated {} chained audit events in {:.1} s",
+        events(),
         started.elapsed().as_secs_f64()
     );
 
@@ -116,7 +123,7 @@ async fn main() {
     let _ = server.kill();
     let _ = server.wait();
     assert!(
-        lines as i64 > EVENTS,
+        lines as i64 > events(),
         "every event was exported ({lines} lines)"
     );
     println!(
@@ -157,12 +164,13 @@ async fn fill(path: &std::path::Path) {
     let mut tx = pool.begin().await.unwrap();
     let mut prev = GENESIS_HASH.to_owned();
     const BATCH: i64 = 500;
-    for start in (1..=EVENTS).step_by(BATCH as usize) {
+    let total = events();
+    for start in (1..=total).step_by(BATCH as usize) {
         let mut sql = String::from(
             "INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, event_type, request_id, detail, prev_hash, hash) VALUES ",
         );
         let mut rows = Vec::new();
-        for seq in start..(start + BATCH).min(EVENTS + 1) {
+        for seq in start..(start + BATCH).min(total + 1) {
             let e = EventBody {
                 seq,
                 occurred_at: 1_790_000_000_000 + seq * 1_000,

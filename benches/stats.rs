@@ -4,16 +4,19 @@
 //! BENCHMARKS.md. Run with `cargo bench --features ssr --bench stats`.
 //!
 //! The history is the demo simulator's (`countersign demo`: six agents, the demo gates, real
-//! gating and realistic outcomes), bulk-inserted without the audit trail so generating it takes
-//! seconds. The SQLite file is kept in the system temp directory and reused by later runs.
+//! gating and realistic outcomes), bulk-inserted without the audit trail by
+//! `support/history.rs`. The SQLite file is kept in the system temp directory and reused by later
+//! runs; `COUNTERSIGN_BENCH_PER_DAY` shrinks it (the smoke run).
 
-use countersign::requests::repo::{NewActionRequest, NewDecision};
+#[path = "support/history.rs"]
+mod history;
+
 use countersign::server::config::DatabaseTarget;
-use countersign::server::{demo, Db};
+use countersign::server::Db;
 use countersign::stats::params::{StatsQuery, TuneQuery, WindowQuery};
 use countersign::stats::queries;
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DAYS: u32 = 365;
 const PER_DAY: u32 = 2_740; // 1,000,100 requests
@@ -28,122 +31,22 @@ fn days() -> WindowQuery {
     }
 }
 
-async fn insert_requests(db: &Db, rows: &[(NewActionRequest, Vec<NewDecision>)]) {
-    let Db::Sqlite(pool) = db else {
-        unreachable!("the bench uses SQLite")
-    };
-    let mut tx = pool.begin().await.unwrap();
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
-         title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
-         currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
-         acting_for, tenant, deadline_at, tier, status, gate_id, gate_version, matched_rules, \
-         explanation, created_at, updated_at, decided_at) ",
-    );
-    q.push_values(rows.iter().map(|(r, _)| r), |mut b, r| {
-        b.push_bind(&r.id)
-            .push_bind(&r.agent_id)
-            .push_bind(&r.idempotency_key)
-            .push_bind(&r.body_sha256)
-            .push_bind(&r.action_type)
-            .push_bind(&r.title)
-            .push_bind(&r.payload)
-            .push_bind(&r.current_state)
-            .push_bind(&r.inputs)
-            .push_bind(&r.reasoning)
-            .push_bind(&r.alternatives)
-            .push_bind(r.confidence)
-            .push_bind(r.amount_minor)
-            .push_bind(&r.currency)
-            .push_bind(&r.counterparty)
-            .push_bind(&r.customer_tier)
-            .push_bind(r.record_count)
-            .push_bind(r.recipient_count)
-            .push_bind(&r.risk_class)
-            .push_bind(&r.acting_for)
-            .push_bind(&r.tenant)
-            .push_bind(r.deadline_at)
-            .push_bind(&r.tier)
-            .push_bind(&r.status)
-            .push_bind(&r.gate_id)
-            .push_bind(r.gate_version)
-            .push_bind(&r.matched_rules)
-            .push_bind(&r.explanation)
-            .push_bind(r.created_at)
-            .push_bind(r.created_at)
-            .push_bind(r.decided_at);
-    });
-    q.build().execute(&mut *tx).await.unwrap();
-    let decisions: Vec<&NewDecision> = rows.iter().flat_map(|(_, d)| d).collect();
-    if !decisions.is_empty() {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO decisions (id, request_id, reviewer_id, kind, state_version, \
-             edited_payload, reason_code, reason_text, created_at) ",
-        );
-        q.push_values(decisions, |mut b, d| {
-            b.push_bind(&d.id)
-                .push_bind(&d.request_id)
-                .push_bind(&d.reviewer_id)
-                .push_bind(d.kind)
-                .push_bind(d.state_version)
-                .push_bind(&d.edited_payload)
-                .push_bind(&d.reason_code)
-                .push_bind(&d.reason_text)
-                .push_bind(d.created_at);
-        });
-        q.build().execute(&mut *tx).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-}
-
-/// The database with the simulated year, generated on first use.
+/// The database with the simulated year, generated on first use (see `support/history.rs`).
 async fn history() -> Db {
-    let dir = std::env::temp_dir().join("countersign-bench-stats-v1");
-    let path = dir.join("countersign.db");
-    let done = dir.join("complete");
-    let fresh = !done.exists();
-    if fresh {
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-    }
-    let db = Db::connect(&DatabaseTarget::Sqlite { path }).await.unwrap();
-    db.migrate().await.unwrap();
-    if !fresh {
-        return db;
-    }
-    let started = Instant::now();
-    let people = demo::load(
-        &db,
-        &countersign::server::cli::DemoArgs {
-            seed: 1,
-            days: DAYS,
-            per_day: 0,
-            force: false,
-        },
-        NOW,
-    )
-    .await
-    .unwrap();
-    assert!(people.is_some());
-    let live = countersign::gates::repo::live_policy(&db).await.unwrap();
-    let mut batch = Vec::with_capacity(400);
-    let mut n = 0u64;
-    for row in demo::simulate(&live, 7, DAYS, PER_DAY, NOW) {
-        batch.push(row);
-        if batch.len() == 400 {
-            insert_requests(&db, &batch).await;
-            n += batch.len() as u64;
-            batch.clear();
-        }
-    }
-    insert_requests(&db, &batch).await;
-    n += batch.len() as u64;
-    std::fs::write(&done, n.to_string()).unwrap();
-    println!(
-        "generated {n} requests in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    db
+    let per_day = std::env::var("COUNTERSIGN_BENCH_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PER_DAY);
+    let dir = std::env::temp_dir().join(format!("countersign-bench-stats-v2-{per_day}"));
+    let spec = history::Spec {
+        seed: 7,
+        days: DAYS,
+        per_day,
+        now: NOW,
+        pending: None,
+    };
+    let path = history::cached(&dir, &spec).await;
+    Db::connect(&DatabaseTarget::Sqlite { path }).await.unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -28,13 +28,78 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A fresh database: SQLite in `dir`, or with `COUNTERSIGN_BENCH_PG_URL` a new PostgreSQL
+/// database on that server (dropped by the next run's clean-up, see [`drop_pg_databases`]).
 async fn fresh_db(dir: &std::path::Path) -> (Db, DatabaseTarget) {
-    let target = DatabaseTarget::Sqlite {
-        path: dir.join("countersign.db"),
+    let target = match pg_url() {
+        None => DatabaseTarget::Sqlite {
+            path: dir.join("countersign.db"),
+        },
+        Some(admin) => {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let name = format!(
+                "bench_submit_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            let admin_db = Db::connect(&DatabaseTarget::Postgres {
+                url: admin.clone(),
+                display: "bench".into(),
+            })
+            .await
+            .unwrap();
+            countersign::on_db!(&admin_db, |p| sqlx::query(&format!(
+                "CREATE DATABASE {name}"
+            ))
+            .execute(p)
+            .await
+            .map(|_| ())
+            .unwrap());
+            admin_db.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            DatabaseTarget::Postgres {
+                url: format!("{base}/{name}"),
+                display: name,
+            }
+        }
     };
     let db = Db::connect(&target).await.unwrap();
     db.migrate().await.unwrap();
     (db, target)
+}
+
+fn pg_url() -> Option<String> {
+    std::env::var("COUNTERSIGN_BENCH_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Drops the databases earlier runs created on the PostgreSQL server (`bench_submit_*`).
+async fn drop_pg_databases(keep_pid: u32) {
+    let Some(admin) = pg_url() else { return };
+    let db = Db::connect(&DatabaseTarget::Postgres {
+        url: admin,
+        display: "bench".into(),
+    })
+    .await
+    .unwrap();
+    let names: Vec<String> = countersign::on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'bench_submit_%'"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
+    for name in names {
+        if keep_pid == 0 || !name.starts_with(&format!("bench_submit_{keep_pid}_")) {
+            let _ = countersign::on_db!(&db, |p| sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            ))
+            .execute(p)
+            .await
+            .map(|_| ()));
+        }
+    }
+    db.close().await;
 }
 
 /// A mix like a refund agent's: most small (auto), some logged, some for review.
@@ -81,6 +146,9 @@ where
     Fut: std::future::Future<Output = bool> + Send,
 {
     let step = Arc::new(step);
+    // With COUNTERSIGN_BENCH_COUNT, exactly that many steps run whatever the time (for
+    // instruction counts under callgrind, which are repeatable where timings are not).
+    let count = env_or("COUNTERSIGN_BENCH_COUNT", u64::MAX);
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -90,8 +158,11 @@ where
         let (step, counter, errors) = (step.clone(), counter.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            while Instant::now() < until {
+            while count != u64::MAX || Instant::now() < until {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    break;
+                }
                 let t = Instant::now();
                 if step(n).await {
                     latencies.push(t.elapsed().as_micros() as u64);
@@ -251,10 +322,33 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // COUNTERSIGN_BENCH_ONLY=submit or =bare runs one half (for profiling).
+    let only = std::env::var("COUNTERSIGN_BENCH_ONLY").unwrap_or_default();
     rt.block_on(async {
-        let mut limit = bare_inserts(clients, seconds).await;
-        let mut http = submissions(clients, seconds).await;
-        println!("SQLite, {clients} concurrent clients, {seconds} s each:");
+        drop_pg_databases(0).await;
+        let empty = || Figures {
+            done: 0,
+            errors: 0,
+            elapsed: Duration::from_secs(1),
+            latencies_us: Vec::new(),
+        };
+        let mut limit = if only == "submit" {
+            empty()
+        } else {
+            bare_inserts(clients, seconds).await
+        };
+        let mut http = if only == "bare" {
+            empty()
+        } else {
+            submissions(clients, seconds).await
+        };
+        drop_pg_databases(0).await;
+        let engine = if pg_url().is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        println!("{engine}, {clients} concurrent clients, {seconds} s each:");
         println!(
             "  bare insert (reference): {:>8.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
             limit.per_second(),

@@ -1,10 +1,12 @@
 //! `POST /api/v1/actions`: gate a checkpoint, store it, and answer with the tier and status.
 //!
-//! Idempotency follows Stripe: the first request with a key claims it (committed at once, so a
-//! concurrent duplicate sees the claim and gets 409); the gated request and the stored response
-//! commit together; later requests with the same key and body get the stored response, forever;
-//! the same key with another body gets 422. A claim whose request died mid-way (a crash) is
-//! taken over after [`STALE_CLAIM_MS`].
+//! Idempotency follows Stripe: the first request with a key claims it in the same write
+//! transaction that stores the gated request and its response, so they commit together (one
+//! write transaction per submission; a crash leaves nothing half done); a concurrent duplicate
+//! waits for that commit and gets the stored response; later requests with the same key and body
+//! get the stored response, forever; the same key with another body gets 422. An unfinished
+//! claim (left by an earlier version that committed claims on their own) answers 409 while
+//! fresh and is taken over after [`STALE_CLAIM_MS`].
 
 use super::auth::Agent;
 use super::checkpoint::{self, ValidCheckpoint, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY};
@@ -16,6 +18,7 @@ use crate::domain::status::Status;
 use crate::domain::tier::Tier;
 use crate::requests::lifecycle::{canonical_json, enqueue_webhook, issue_approval_token};
 use crate::requests::repo::{self as requests, sha256_hex, NewActionRequest};
+use crate::server::db::Tx;
 use crate::server::{ids, now_ms, AppState};
 use crate::{on_db, on_tx};
 use axum::body::Body;
@@ -66,82 +69,105 @@ enum Claim {
     Replay(i64, String),
 }
 
+/// What a submission came to: stored now, or the stored answer to an earlier one.
+enum Stored {
+    Created(i64, String),
+    Replay(i64, String),
+}
+
+/// (body hash, response status, response body, claimed at) of a key used before.
+type KeyRow = (String, Option<i64>, Option<String>, i64);
+
+/// What an earlier use of the key means for this request: `Ok(None)` when a claim abandoned
+/// longer than [`STALE_CLAIM_MS`] ago may be taken over (its `claimed_at` is returned).
+fn judge(earlier: KeyRow, body_hash: &str, now: i64) -> Result<Result<Claim, i64>, Problem> {
+    match earlier {
+        (hash, _, _, _) if hash != body_hash => Err(Problem::idempotency_mismatch()),
+        (_, Some(status), Some(body), _) => Ok(Ok(Claim::Replay(status, body))),
+        (_, _, _, claimed_at) if claimed_at > now - STALE_CLAIM_MS => {
+            Err(Problem::idempotency_in_flight())
+        }
+        (_, _, _, claimed_at) => Ok(Err(claimed_at)),
+    }
+}
+
+const KEY_ROW: &str = "SELECT body_sha256, response_status, response_body, claimed_at \
+     FROM idempotency_keys WHERE agent_id = $1 AND idempotency_key = $2";
+
+/// Claims the key inside the submission's own write transaction, so the claim, the request and
+/// the stored response commit together or not at all (a crash leaves nothing to clean up). On
+/// PostgreSQL a concurrent duplicate's insert waits for the first transaction, then finds its
+/// committed row and gets the stored response; on SQLite writers take turns anyway.
 async fn claim(
-    state: &AppState,
+    tx: &mut Tx,
     agent: &Agent,
     key: &str,
     body_hash: &str,
     now: i64,
 ) -> Result<Claim, Problem> {
-    let mut tx = state.db.begin_write().await?;
-    let existing: Option<(String, Option<i64>, Option<String>, i64)> =
-        on_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT body_sha256, response_status, response_body, claimed_at FROM idempotency_keys \
-         WHERE agent_id = $1 AND idempotency_key = $2"
-        )
-        .bind(&agent.id)
-        .bind(key)
-        .fetch_optional(&mut *c)
-        .await)?;
-    let outcome = match existing {
-        Some((hash, _, _, _)) if hash != body_hash => Err(Problem::idempotency_mismatch()),
-        Some((_, Some(status), Some(body), _)) => Ok(Claim::Replay(status, body)),
-        Some((_, _, _, claimed_at)) if claimed_at > now - STALE_CLAIM_MS => {
-            Err(Problem::idempotency_in_flight())
-        }
-        Some((_, _, _, claimed_at)) => {
-            let taken = on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "UPDATE idempotency_keys SET claimed_at = $4 WHERE agent_id = $1 AND idempotency_key = $2 \
-                 AND claimed_at = $3 AND response_status IS NULL"
-            )
-            .bind(&agent.id)
-            .bind(key)
-            .bind(claimed_at)
-            .bind(now)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-            })?;
-            if taken == 1 {
-                Ok(Claim::Ours)
-            } else {
-                Err(Problem::idempotency_in_flight())
-            }
-        }
-        None => {
-            on_tx!(&mut tx, |c| {
-                sqlx::query(
-                "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at) VALUES ($1, $2, $3, $4)"
-            )
-            .bind(&agent.id)
-            .bind(key)
-            .bind(body_hash)
-            .bind(now)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-            })?;
-            Ok(Claim::Ours)
-        }
-    };
-    tx.commit().await?;
-    outcome
-}
-
-async fn release(state: &AppState, agent: &Agent, key: &str) {
-    let result = on_db!(&state.db, |p| {
-        sqlx::query(
-        "DELETE FROM idempotency_keys WHERE agent_id = $1 AND idempotency_key = $2 AND response_status IS NULL"
+    let inserted = on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, idempotency_key) DO NOTHING"
     )
     .bind(&agent.id)
     .bind(key)
-    .execute(p)
+    .bind(body_hash)
+    .bind(now)
+    .execute(&mut *c)
     .await
-    .map(|_| ())
-    });
-    if let Err(e) = result {
-        tracing::error!("could not release idempotency key: {e}");
+    .map(|r| r.rows_affected()))?;
+    if inserted == 1 {
+        return Ok(Claim::Ours);
+    }
+    let earlier: KeyRow = on_tx!(tx, |c| sqlx::query_as(KEY_ROW)
+        .bind(&agent.id)
+        .bind(key)
+        .fetch_one(&mut *c)
+        .await)?;
+    let claimed_at = match judge(earlier, body_hash, now)? {
+        Ok(claim) => return Ok(claim),
+        Err(claimed_at) => claimed_at,
+    };
+    // A claim left by a request that died before this version stored claims with the request.
+    let taken = on_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE idempotency_keys SET claimed_at = $4 WHERE agent_id = $1 AND idempotency_key = $2 \
+         AND claimed_at = $3 AND response_status IS NULL"
+    )
+    .bind(&agent.id)
+    .bind(key)
+    .bind(claimed_at)
+    .bind(now)
+    .execute(&mut *c)
+    .await
+    .map(|r| r.rows_affected())
+    })?;
+    if taken == 1 {
+        Ok(Claim::Ours)
+    } else {
+        Err(Problem::idempotency_in_flight())
+    }
+}
+
+/// A request refused before anything is stored (its payload does not fit the gate's schema)
+/// still answers as its key says: a replay, a mismatch or in flight come first, as when the key
+/// was claimed before gating.
+async fn refused(
+    state: &AppState,
+    agent: &Agent,
+    key: &str,
+    body_hash: &str,
+    now: i64,
+    problem: Problem,
+) -> Result<Stored, Problem> {
+    let earlier: Option<KeyRow> = on_db!(&state.db, |p| sqlx::query_as(KEY_ROW)
+        .bind(&agent.id)
+        .bind(key)
+        .fetch_optional(p)
+        .await)?;
+    match earlier.map(|e| judge(e, body_hash, now)).transpose()? {
+        Some(Ok(Claim::Replay(status, body))) => Ok(Stored::Replay(status, body)),
+        _ => Err(problem),
     }
 }
 
@@ -162,19 +188,13 @@ pub async fn submit(
     let body_hash = sha256_hex(
         canonical_json(&serde_json::to_value(&valid.body).unwrap_or_default()).as_bytes(),
     );
-    match claim(&state, &agent, &key, &body_hash, now).await? {
-        Claim::Replay(status, body) => return Ok(stored_response(status, body, true)),
-        Claim::Ours => {}
-    }
     match gate_and_store(&state, &agent, &key, &body_hash, valid, now).await {
-        Ok((status, body)) => {
+        Ok(Stored::Created(status, body)) => {
             state.notify_changed();
             Ok(stored_response(status, body, false))
         }
-        Err(p) => {
-            release(&state, &agent, &key).await;
-            Err(p)
-        }
+        Ok(Stored::Replay(status, body)) => Ok(stored_response(status, body, true)),
+        Err(p) => Err(p),
     }
 }
 
@@ -185,13 +205,13 @@ async fn gate_and_store(
     body_hash: &str,
     valid: ValidCheckpoint,
     now: i64,
-) -> Result<(i64, String), Problem> {
+) -> Result<Stored, Problem> {
     let ValidCheckpoint {
         body,
         amount,
         deadline_at,
     } = valid;
-    let live = crate::gates::repo::live_policy(&state.db)
+    let live = crate::gates::repo::live_policy_cached(&state.db)
         .await
         .map_err(|e| {
             Problem::from(crate::error::internal(format_args!(
@@ -252,10 +272,11 @@ async fn gate_and_store(
         })?;
         if let Err(violations) = crate::domain::payload_schema::validate(&compiled, &body.payload) {
             let first = &violations[0];
-            return Err(Problem::invalid(
+            let problem = Problem::invalid(
                 &format!("payload{}", first.path),
                 format!("does not fit the gate's payload schema: {}", first.message),
-            ));
+            );
+            return refused(state, agent, key, body_hash, now, problem).await;
         }
     }
     let default_deadline = settings
@@ -314,6 +335,10 @@ async fn gate_and_store(
         settings.map_or(0.0, |s| s.auto_sample_rate),
     );
     let mut tx = state.db.begin_write().await?;
+    match claim(&mut tx, agent, key, body_hash, now).await? {
+        Claim::Replay(status, body) => return Ok(Stored::Replay(status, body)),
+        Claim::Ours => {}
+    }
     requests::insert(&mut tx, &request).await?;
     if let Some(reason) = after_fact {
         crate::inbox::after_fact::repo::enqueue(&mut tx, &id, reason, now).await?;
@@ -394,5 +419,5 @@ async fn gate_and_store(
     .map(|r| r.rows_affected()))?;
     tx.commit().await?;
     crate::server::live::publish(state, crate::server::live::LiveEvent::submitted(&id));
-    Ok((code, response))
+    Ok(Stored::Created(code, response))
 }

@@ -103,3 +103,64 @@ pub async fn live_policy(db: &Db) -> anyhow::Result<LivePolicy> {
     }
     Ok(LivePolicy::new(policy::compile(defs)?, ids))
 }
+
+/// What identifies the set of published gate versions: published versions are never edited or
+/// deleted (a draft is edited until it is published; only drafts are discarded), so a publish
+/// always changes the count, and a rebuilt database (demo `--force`) changes the latest
+/// publication time. The version and length sums guard against a rebuilt database that happens
+/// to match both. Cheap to read: `gate_versions` holds tens of rows.
+type PolicyStamp = (i64, i64, i64, i64);
+
+const POLICY_STAMP: &str = "SELECT COUNT(*), COALESCE(MAX(published_at), 0), \
+     CAST(COALESCE(SUM(version), 0) AS BIGINT), CAST(COALESCE(SUM(LENGTH(definition)), 0) AS BIGINT) \
+     FROM gate_versions WHERE published_at IS NOT NULL";
+
+/// Compiled live policies by database, each with the stamp it was compiled under.
+type PolicyCache = std::collections::HashMap<String, (PolicyStamp, std::sync::Arc<LivePolicy>)>;
+
+fn database_identity(db: &Db) -> String {
+    match db {
+        Db::Sqlite(p) => format!(
+            "sqlite:{}",
+            p.connect_options().get_filename().to_string_lossy()
+        ),
+        Db::Postgres(p) => {
+            let o = p.connect_options();
+            format!(
+                "postgres:{}:{}/{}",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// The live policy as [`live_policy`] reads it, compiled once per set of published versions.
+///
+/// Each call reads the stamp of the published versions from the database (one small query)
+/// and recompiles only when it changed, so a publish committed by any process sharing the
+/// database is in force for every submission that starts after it; never a stale policy.
+/// The stamp is read before the policy, so a publish racing with the reload can only make the
+/// cached policy newer than its stamp, which the next call corrects by reloading.
+pub async fn live_policy_cached(db: &Db) -> anyhow::Result<std::sync::Arc<LivePolicy>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<PolicyCache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let stamp: PolicyStamp = on_db!(db, |p| sqlx::query_as(POLICY_STAMP).fetch_one(p).await)?;
+    let identity = database_identity(db);
+    if let Some((cached, live)) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&identity)
+    {
+        if *cached == stamp {
+            return Ok(live.clone());
+        }
+    }
+    let live = std::sync::Arc::new(live_policy(db).await?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(identity, (stamp, live.clone()));
+    Ok(live)
+}
