@@ -180,7 +180,7 @@ async fn auditors_filter_follow_a_request_and_take_evidence_away(engine: Engine)
         .unwrap()
         .starts_with("seq,occurred_at,occurred_at_ms,actor_kind"));
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 2, "gated and viewed: {csv}");
+    assert_eq!(rows.len(), 3, "gated, viewed and claimed: {csv}");
     let (_, jsonl) = get_text(
         &ines,
         server.url(&format!("/audit/export.jsonl?request={request}")),
@@ -190,8 +190,9 @@ async fn auditors_filter_follow_a_request_and_take_evidence_away(engine: Engine)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     assert_eq!(events[1]["event_type"], "request_viewed");
+    assert_eq!(events[2]["event_type"], "request_claimed");
     assert_eq!(events[1]["hash"].as_str().unwrap().len(), 64);
     let total: i64 = common::count(&db, "audit_events", &[]).await;
     let (_, everything) = get_text(&ines, server.url("/audit/export.jsonl")).await;
@@ -240,13 +241,13 @@ async fn auditors_filter_follow_a_request_and_take_evidence_away(engine: Engine)
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("bundle verified") && stdout.contains("2 events"),
+        stdout.contains("bundle verified") && stdout.contains("3 events"),
         "{stdout}"
     );
     assert!(stdout.contains("1 state snapshots"), "{stdout}");
 
     let report = countersign::audit::bundle::verify_bundle_file(&path, Some(&key)).unwrap();
-    assert_eq!((report.events, report.snapshots), (2, 1));
+    assert_eq!((report.events, report.snapshots), (3, 1));
     let wrong_key = countersign::audit::signing::AuditKey::generate().public_hex();
     let err = countersign::audit::bundle::verify_bundle_file(&path, Some(&wrong_key)).unwrap_err();
     assert!(err.to_string().contains("not by the pinned key"), "{err}");

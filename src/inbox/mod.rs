@@ -141,7 +141,7 @@ pub struct InboxPage {
 }
 
 #[server]
-pub async fn load_inbox(filter: InboxFilter) -> Result<InboxPage, AppError> {
+pub async fn load_inbox(#[server(default)] filter: InboxFilter) -> Result<InboxPage, AppError> {
     let user = crate::accounts::session::require_user()?;
     let state = crate::server::state()?;
     let query = ListQuery::parse(&filter)?;
