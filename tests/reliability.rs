@@ -353,6 +353,9 @@ async fn agent(run: Arc<Run>, token: String, name: String, seed: u64) {
         if !acked.is_empty() && rng.gen_bool(0.3) {
             let (_, _, id) = &acked[rng.gen_range(0..acked.len())];
             let i = pick(&run.cluster, &mut rng);
+            // Only a decision acknowledged before the poll is sent must show in it; one
+            // acknowledged while the poll is in flight may or may not.
+            let decided = run.ledger.decisions.lock().unwrap().get(id).cloned();
             if let Ok(r) = http
                 .get(format!("{}/api/v1/actions/{id}", run.cluster.base(i)))
                 .bearer_auth(&token)
@@ -362,8 +365,6 @@ async fn agent(run: Arc<Run>, token: String, name: String, seed: u64) {
                 if r.status() == 200 {
                     run.ledger.polls.fetch_add(1, Ordering::Relaxed);
                     let v: Value = r.json().await.unwrap_or_default();
-                    // A decision acknowledged before this poll began must show.
-                    let decided = run.ledger.decisions.lock().unwrap().get(id).cloned();
                     if let Some(verdict) = decided {
                         let expected = if verdict == "approve" {
                             "approved"
