@@ -62,9 +62,9 @@ pub fn KeyboardHelp() -> impl IntoView {
                     <dt><kbd>"o"</kbd>" or "<kbd>"Enter"</kbd></dt><dd>"Open the request"</dd>
                     <dt><kbd>"x"</kbd></dt><dd>"Select it for bulk approval"</dd>
                     <dt><kbd>"a"</kbd></dt><dd>"Approve (in the list: approve the selection)"</dd>
-                    <dt><kbd>"e"</kbd></dt><dd>"Edit, then approve"</dd>
-                    <dt><kbd>"r"</kbd></dt><dd>"Reject (type the reason)"</dd>
-                    <dt><kbd>"s"</kbd></dt><dd>"Escalate"</dd>
+                    <dt><kbd>"e"</kbd></dt><dd>"Change the payload before approving"</dd>
+                    <dt><kbd>"r"</kbd></dt><dd>"Turn down, typing the reason"</dd>
+                    <dt><kbd>"s"</kbd></dt><dd>"Hand to the escalation group"</dd>
                     <dt><kbd>"?"</kbd></dt><dd>"Show or hide this help"</dd>
                 </dl>
                 <label class="kbd-toggle">
