@@ -1,17 +1,23 @@
 //! The inbox page under load, through the real server (release binary) on loopback.
 //!
 //! The database holds the demo simulator's year (see `support/history.rs`): 1,000,000 requests,
-//! 100,000 of them still open (human-tier requests left undecided, deadlines 30 days ahead), kept
-//! in the temp directory and reused. `countersign serve` runs on it as its own process; 20
-//! reviewers sign in through the login form (each its own session) and load the server-rendered
-//! `GET /inbox` with filters for `SECONDS`: the unfiltered first page, `tier=review`,
-//! `tier=review&gate=refunds`, `gate=vendor-payments` and `agent=ap-clerk`, in turn.
+//! 100,000 of them still open (human-tier requests left undecided, deadlines 30 days ahead),
+//! generated once into the temp directory and copied for each run. `countersign serve` runs on
+//! the copy as its own process; 20 reviewers sign in through the login form (each its own
+//! session) and load the server-rendered `GET /inbox` with the views in [`PAGES`] in turn
+//! (filtered, grouped, sorted), while an agent submits review-tier refunds through the API at
+//! `SUBMIT_RATE` a second, so the inbox keeps changing as it does in use.
+//!
+//! Two passes of `SECONDS` each: reviewers who read what they loaded (a pause of 0.5 to 1.5
+//! times `THINK_MS` between pages, a page a second each on average: the target's load), then
+//! the same reviewers with no pause at all (the server's capacity; latency there is queueing).
 //! Memory is the server process's resident set (`VmRSS`, sampled every 100 ms) and its peak
 //! (`VmHWM`), read from `/proc`.
 //!
 //! Run: `cargo bench --features ssr --bench inbox` (`COUNTERSIGN_BENCH_CLIENTS`, default 20;
 //! `COUNTERSIGN_BENCH_SECONDS`, default 20; `COUNTERSIGN_BENCH_ROWS`, default 1,000,000, with a
-//! tenth open). Targets: p95 under 100 ms, resident memory under 150 MB.
+//! tenth open; `COUNTERSIGN_BENCH_THINK_MS`, default 1000; `COUNTERSIGN_BENCH_SUBMIT_RATE`,
+//! default 5). Targets: p95 under 100 ms, resident memory under 150 MB.
 
 #[path = "support/history.rs"]
 mod history;
@@ -27,12 +33,13 @@ const REVIEWERS: [&str; 3] = [
     "priya@example.com",
 ];
 
-pub const PAGES: [&str; 5] = [
+pub const PAGES: [&str; 6] = [
     "/inbox",
     "/inbox?tier=review",
-    "/inbox?tier=review&gate=refunds",
-    "/inbox?gate=vendor-payments",
-    "/inbox?agent=ap-clerk",
+    "/inbox?tier=review&gate=refunds&sort=amount",
+    "/inbox?group=gate",
+    "/inbox?gate=vendor-payments&sort=deadline",
+    "/inbox?agent=ap-clerk&group=tier",
 ];
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -63,6 +70,8 @@ async fn main() {
     let clients = env_or("COUNTERSIGN_BENCH_CLIENTS", 20);
     let seconds = env_or("COUNTERSIGN_BENCH_SECONDS", 20);
     let rows = env_or("COUNTERSIGN_BENCH_ROWS", 1_000_000);
+    let think_ms = env_or("COUNTERSIGN_BENCH_THINK_MS", 1000);
+    let submit_rate = env_or("COUNTERSIGN_BENCH_SUBMIT_RATE", 5);
     let days = 365u32;
     let dir = std::env::temp_dir().join(format!("countersign-bench-inbox-v1-{rows}"));
     let spec = history::Spec {
@@ -72,15 +81,16 @@ async fn main() {
         now: countersign::server::now_ms(),
         pending: Some((rows / 10, countersign::server::now_ms())),
     };
-    history::cached(&dir, &spec).await;
-    let (open_count, total) = {
-        let db = countersign::server::Db::connect(
-            &countersign::server::config::DatabaseTarget::Sqlite {
-                path: dir.join("countersign.db"),
-            },
-        )
-        .await
-        .unwrap();
+    let fixture = history::cached(&dir, &spec).await;
+    // A copy per run: the agent's submissions during the run must not pile up in the fixture.
+    let scratch = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    std::fs::copy(&fixture, scratch.path().join("countersign.db")).unwrap();
+    let target = countersign::server::config::DatabaseTarget::Sqlite {
+        path: scratch.path().join("countersign.db"),
+    };
+    let (open_count, total, agent_token) = {
+        let db = countersign::server::Db::connect(&target).await.unwrap();
+        db.migrate().await.unwrap();
         let counts: (i64, i64) = countersign::on_db!(&db, |p| {
             sqlx::query_as(
             "SELECT SUM(CASE WHEN status IN ('pending', 'in_review', 'escalated') THEN 1 ELSE 0 END), COUNT(*) \
@@ -90,8 +100,16 @@ async fn main() {
         .await
         .unwrap()
         });
+        let agent = countersign::api::tokens::create_agent(
+            &db,
+            "inbox-load-bot",
+            "submits while reviewers read",
+            &countersign::audit::repo::Actor::System,
+        )
+        .await
+        .unwrap();
         db.close().await;
-        counts
+        (counts.0, counts.1, agent.token)
     };
 
     let bin = env!("CARGO_BIN_EXE_countersign");
@@ -104,7 +122,7 @@ async fn main() {
     let mut server = Command::new(bin)
         .args([
             "--data-dir",
-            dir.to_str().unwrap(),
+            scratch.path().to_str().unwrap(),
             "serve",
             "--bind",
             &format!("127.0.0.1:{port}"),
@@ -167,16 +185,112 @@ async fn main() {
             }
         })
     };
+    let submitted = Arc::new(AtomicU64::new(0));
+    let submitter = {
+        let (sampling, submitted, base) = (sampling.clone(), submitted.clone(), base.clone());
+        let every = Duration::from_secs_f64(1.0 / submit_rate.max(1) as f64);
+        tokio::spawn(async move {
+            let agent = reqwest::Client::new();
+            let mut tick = tokio::time::interval(every);
+            let mut n = 0u64;
+            while sampling.load(Ordering::Relaxed) && submit_rate > 0 {
+                tick.tick().await;
+                n += 1;
+                let res = agent
+                    .post(format!("{base}/api/v1/actions"))
+                    .bearer_auth(&agent_token)
+                    .header("idempotency-key", format!("inbox-load-{n}"))
+                    .json(&serde_json::json!({
+                        "action_type": "payment.refund",
+                        "title": format!("Refund 1500.00 EUR for order L-{n}"),
+                        "payload": {"order_id": format!("L-{n}"), "amount": "1500.00", "currency": "EUR"},
+                        "reasoning": "The parcel arrived damaged; the photos match the order.",
+                        "confidence": 0.9,
+                        "amount": {"value": "1500.00", "currency": "EUR"},
+                        "customer_tier": "smb",
+                    }))
+                    .send()
+                    .await;
+                if res.is_ok_and(|r| r.status().is_success()) {
+                    submitted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    println!(
+        "inbox: {total} requests, {open_count} open; {clients} signed-in reviewers, {} views in turn; \
+         an agent submitting {submit_rate} review-tier requests a second",
+        PAGES.len()
+    );
+    let reading = load(&sessions, &base, seconds, think_ms).await;
+    reading.print(&format!(
+        "reading (a pause of {:.1} s on average between pages)",
+        think_ms as f64 / 1000.0
+    ));
+    let saturated = load(&sessions, &base, seconds, 0).await;
+    saturated.print("no pause (capacity; latency here is queueing)");
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    submitter.abort();
+    let peak = memory(pid, "VmHWM");
+    let (anon, file) = (memory(pid, "RssAnon"), memory(pid, "RssFile"));
+    let _ = server.kill();
+    let _ = server.wait();
+    println!(
+        "  agent submissions during the load: {} accepted",
+        submitted.load(Ordering::Relaxed)
+    );
+    println!(
+        "  server memory: {:.0} MB resident at start, {:.0} MB at most during the load, {:.0} MB peak (VmHWM; at the end {:.0} MB anonymous + {:.0} MB file-backed: the program and the mapped database)   (target: under 150 MB)",
+        rss_start as f64 / 1024.0,
+        rss_max.load(Ordering::Relaxed) as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0,
+    );
+}
+
+struct Pass {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    bytes: u64,
+    elapsed: Duration,
+}
+
+impl Pass {
+    fn print(&self, what: &str) {
+        let done = self.latencies_us.len() as f64;
+        println!(
+            "  GET /inbox, {what}:\n    {:>6.0} pages/s   p50 {:>6.1} ms   p95 {:>6.1} ms   p99 {:>6.1} ms   errors {}   ({:.0} KB a page; target: p95 under 100 ms)",
+            done / self.elapsed.as_secs_f64(),
+            percentile_ms(&self.latencies_us, 0.50),
+            percentile_ms(&self.latencies_us, 0.95),
+            percentile_ms(&self.latencies_us, 0.99),
+            self.errors,
+            self.bytes as f64 / done.max(1.0) / 1e3,
+        );
+    }
+}
+
+/// Every session loads the pages in turn for `seconds`, pausing 0.5 to 1.5 times `think_ms`
+/// (uniformly, differently per reviewer) after each page.
+async fn load(sessions: &[reqwest::Client], base: &str, seconds: u64, think_ms: u64) -> Pass {
     let errors = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for (i, client) in sessions.into_iter().enumerate() {
-        let (base, errors, bytes) = (base.clone(), errors.clone(), bytes.clone());
+    for (i, client) in sessions.iter().cloned().enumerate() {
+        let (base, errors, bytes) = (base.to_owned(), errors.clone(), bytes.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = i;
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64 + 1);
+            // Reviewers do not start in step.
+            if think_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(seed % think_ms.max(1))).await;
+            }
             while Instant::now() < until {
                 let url = format!("{base}{}", PAGES[n % PAGES.len()]);
                 n += 1;
@@ -195,39 +309,27 @@ async fn main() {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                if think_ms > 0 {
+                    // xorshift: a different, repeatable pause per reviewer.
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let pause = think_ms / 2 + seed % (think_ms + 1);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
             }
             latencies
         }));
     }
-    let mut latencies = Vec::new();
+    let mut latencies_us = Vec::new();
     for t in tasks {
-        latencies.extend(t.await.unwrap());
+        latencies_us.extend(t.await.unwrap());
     }
-    let elapsed = started.elapsed();
-    sampling.store(false, Ordering::Relaxed);
-    let _ = sampler.await;
-    let peak = memory(pid, "VmHWM");
-    let _ = server.kill();
-    let _ = server.wait();
-    latencies.sort_unstable();
-    let done = latencies.len() as f64;
-    println!(
-        "inbox: {total} requests, {open_count} open; {clients} signed-in reviewers for {:.1} s",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "  GET /inbox (5 filters):  {:>8.0}/s   p50 {:>6.1} ms   p95 {:>6.1} ms   p99 {:>6.1} ms   errors {}   ({:.0} KB a page; target: p95 under 100 ms)",
-        done / elapsed.as_secs_f64(),
-        percentile_ms(&latencies, 0.50),
-        percentile_ms(&latencies, 0.95),
-        percentile_ms(&latencies, 0.99),
-        errors.load(Ordering::Relaxed),
-        bytes.load(Ordering::Relaxed) as f64 / done.max(1.0) / 1e3,
-    );
-    println!(
-        "  server memory: {:.0} MB resident at start, {:.0} MB at most during the load, {:.0} MB peak (VmHWM)   (target: under 150 MB)",
-        rss_start as f64 / 1024.0,
-        rss_max.load(Ordering::Relaxed) as f64 / 1024.0,
-        peak as f64 / 1024.0
-    );
+    latencies_us.sort_unstable();
+    Pass {
+        latencies_us,
+        errors: errors.load(Ordering::Relaxed),
+        bytes: bytes.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    }
 }

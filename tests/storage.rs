@@ -43,12 +43,47 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
         .unwrap();
     assert!(again.is_none());
 
+    // The newest waiting request, escalated: it must come first although it is the youngest.
+    let escalated: String = on_db!(&t.db, |p| sqlx::query_scalar(
+        "SELECT id FROM action_requests WHERE status = 'pending' AND deadline_at > $1 \
+         ORDER BY created_at DESC LIMIT 1"
+    )
+    .bind(now)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    on_db!(&t.db, |p| sqlx::query(
+        "UPDATE action_requests SET status = 'escalated' WHERE id = $1"
+    )
+    .bind(&escalated)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let first = list_queries::open_requests(
+        &t.db,
+        list_queries::CountSource::Fresh,
+        &ListQuery::default(),
+        "nobody",
+        50,
+    )
+    .await
+    .unwrap();
+    let at = first.rows.iter().position(|r| r.id == escalated);
+    assert!(
+        at.is_some_and(|i| first.rows[..=i].iter().all(|r| r.urgent)),
+        "the escalated request is among the urgent ones at the top: {at:?}"
+    );
+
     // Walk every page of every grouping and order: no overlaps, nothing missed, and each page
     // continues the order of the one before.
     for group in GroupBy::ALL {
         for sort in SortBy::ALL {
             let mut seen = HashSet::new();
             let mut last: Option<(String, bool, String)> = None;
+            // Oldest first: (urgent first, created, id) strictly increasing inside a group.
+            let mut last_age: Option<(String, bool, i64, String)> = None;
+            let mut urgent_seen = 0;
             let mut filter = InboxFilter {
                 group: Some(group.param().to_owned()),
                 sort: Some(sort.param().to_owned()),
@@ -56,9 +91,15 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
             };
             loop {
                 let q = ListQuery::parse(&filter).unwrap();
-                let page = list_queries::open_requests(&t.db, &q, "nobody", 7)
-                    .await
-                    .unwrap();
+                let page = list_queries::open_requests(
+                    &t.db,
+                    list_queries::CountSource::Fresh,
+                    &q,
+                    "nobody",
+                    7,
+                )
+                .await
+                .unwrap();
                 assert_eq!(page.open_total, summary.pending as i64);
                 let group_total: i64 = page.groups.iter().map(|g| g.count).sum();
                 assert_eq!(group_total, page.open_total);
@@ -81,6 +122,22 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
                         }
                     }
                     last = Some(here);
+                    urgent_seen += usize::from(row.urgent);
+                    if sort == SortBy::Age {
+                        let here = (
+                            row.group_value.clone(),
+                            !row.urgent,
+                            row.created_at,
+                            row.id.clone(),
+                        );
+                        if let Some(prev) = &last_age {
+                            assert!(
+                                prev.0 != here.0 || *prev < here,
+                                "{group:?}/{sort:?}: {prev:?} before {here:?}"
+                            );
+                        }
+                        last_age = Some(here);
+                    }
                 }
                 match page.next_after {
                     Some(c) => filter.after = Some(c),
@@ -88,16 +145,32 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
                 }
             }
             assert_eq!(seen.len() as u64, summary.pending, "{group:?}/{sort:?}");
+            assert!(
+                urgent_seen > 0 && urgent_seen < seen.len(),
+                "the demo's open work has overdue and waiting requests ({urgent_seen} urgent)"
+            );
         }
     }
 
-    let dual = list_queries::open_requests(&t.db, &tier_only(Tier::Dual), "nobody", 1000)
-        .await
-        .unwrap();
+    let dual = list_queries::open_requests(
+        &t.db,
+        list_queries::CountSource::Fresh,
+        &tier_only(Tier::Dual),
+        "nobody",
+        1000,
+    )
+    .await
+    .unwrap();
     assert!(dual.rows.iter().all(|r| r.tier == "dual"));
-    let review = list_queries::open_requests(&t.db, &tier_only(Tier::Review), "nobody", 1000)
-        .await
-        .unwrap();
+    let review = list_queries::open_requests(
+        &t.db,
+        list_queries::CountSource::Fresh,
+        &tier_only(Tier::Review),
+        "nobody",
+        1000,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         dual.open_total + review.open_total,
         summary.pending as i64,
@@ -107,6 +180,7 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     // Amount ranges compare in major units; the largest-amount order agrees.
     let all = list_queries::open_requests(
         &t.db,
+        list_queries::CountSource::Fresh,
         &ListQuery::parse(&InboxFilter {
             sort: Some("amount".into()),
             ..Default::default()
@@ -134,6 +208,7 @@ async fn demo_loads_once_and_inbox_pages_cover_every_open_request(engine: Engine
     );
     let over_1000 = list_queries::open_requests(
         &t.db,
+        list_queries::CountSource::Fresh,
         &ListQuery::parse(&InboxFilter {
             min_amount: Some("1,000".into()),
             ..Default::default()

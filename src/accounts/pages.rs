@@ -28,12 +28,17 @@ pub async fn take_flash() -> Result<FlashView, AppError> {
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
         .map_err(|_| crate::error::internal("session layer missing"))?;
-    let flash: Flash = session
-        .remove(KEY_FLASH)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    // Removing marks the session changed, which costs a database write when the response
+    // goes out; most page views have no message, so look before taking.
+    let flash: Flash = match session.get::<Flash>(KEY_FLASH).await.ok().flatten() {
+        Some(_) => session
+            .remove(KEY_FLASH)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        None => Flash::default(),
+    };
     Ok(FlashView {
         error: flash.error,
         notice: flash.notice,

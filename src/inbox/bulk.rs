@@ -198,6 +198,9 @@ pub async fn approve_all(
         tracing::warn!("{alert}");
     }
     state.notify_changed();
+    for (id, ..) in &checked {
+        crate::server::live::publish(state, crate::server::live::LiveEvent::decided(id.as_str()));
+    }
     Ok(checked.len())
 }
 

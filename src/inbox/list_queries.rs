@@ -6,11 +6,16 @@
 //! then read in full. Reading every open row's payload just to sort them would make the page
 //! cost grow with the width of the requests, not only their number.
 
-use super::listing::{contains_pattern, milli_factor_sql, Assigned, Cursor, GroupBy, ListQuery};
+use super::count_cache::CountCache;
+use super::listing::{
+    contains_pattern, milli_factor_sql, Assigned, Cursor, GroupBy, ListQuery, SortBy,
+};
 use super::{GroupCount, InboxPage, InboxRow, SavedView};
 use crate::error::AppError;
 use crate::on_db;
 use crate::server::db::Db;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A bound value, so the statement is built once and bound in order on either engine.
 enum Arg {
@@ -29,6 +34,17 @@ impl Args {
     fn text(&mut self, v: &str) -> String {
         self.0.push(Arg::Text(v.to_owned()));
         format!("${}", self.0.len())
+    }
+    /// The statement with its values, as a key for what it returns.
+    fn key(&self, sql: &str) -> String {
+        let mut key = sql.to_owned();
+        for a in &self.0 {
+            match a {
+                Arg::Int(v) => key.push_str(&format!("\u{1}i{v}")),
+                Arg::Text(v) => key.push_str(&format!("\u{1}t{v}")),
+            }
+        }
+        key
     }
 }
 
@@ -141,6 +157,76 @@ fn urgency_sql(at: &str) -> String {
     )
 }
 
+/// The page for the default order (no grouping, oldest first) without sorting every open
+/// request: three walks that each stop after `limit` rows, merged. Escalated requests come
+/// through the status index and overdue ones through the deadline index, both already in
+/// `(created_at, id)` order or few; the rest walk the open-list index in that order. Together
+/// they are exactly the general query's first `limit` rows in `(urgency, created_at, id)` order.
+fn oldest_first_page(
+    db: &Db,
+    q: &ListQuery,
+    filter: &str,
+    at_arg: &str,
+    limit: i64,
+    args: &mut Args,
+) -> String {
+    let (deadline_index, open_index) = match db {
+        Db::Sqlite(_) => (
+            " INDEXED BY action_requests_open_deadline",
+            " INDEXED BY action_requests_open_list",
+        ),
+        Db::Postgres(_) => ("", ""),
+    };
+    // After a cursor in the urgent rows, the urgent walks resume after it and the other walk
+    // starts at its beginning; after a cursor in the other rows, only that walk goes on.
+    let (urgent_after, rest_after) = match &q.after {
+        None => (Some(String::new()), String::new()),
+        Some(c) => {
+            let after = format!(
+                " AND (r.created_at, r.id) > ({}, {})",
+                args.int(c.key),
+                args.text(&c.id)
+            );
+            if c.urgency == 0 {
+                (Some(after), String::new())
+            } else {
+                (None, after)
+            }
+        }
+    };
+    let limit = args.int(limit);
+    let walk = |name: &str, urgency: i64, index: &str, only: &str, after: &str| {
+        format!(
+            "SELECT * FROM (SELECT r.id AS id, CAST('' AS TEXT) AS grp, \
+             CAST({urgency} AS BIGINT) AS urg, CAST(r.created_at AS BIGINT) AS sk \
+             FROM action_requests r{index} WHERE {filter} AND {only}{after} \
+             ORDER BY r.created_at, r.id LIMIT {limit}) AS {name}"
+        )
+    };
+    let mut walks = Vec::new();
+    if let Some(after) = urgent_after {
+        walks.push(walk("escalated", 0, "", "r.status = 'escalated'", &after));
+        walks.push(walk(
+            "overdue",
+            0,
+            deadline_index,
+            &format!("r.status <> 'escalated' AND r.deadline_at <= {at_arg}"),
+            &after,
+        ));
+    }
+    walks.push(walk(
+        "waiting",
+        1,
+        open_index,
+        &format!("r.status <> 'escalated' AND (r.deadline_at IS NULL OR r.deadline_at > {at_arg})"),
+        &rest_after,
+    ));
+    format!(
+        "SELECT * FROM ({}) AS walks ORDER BY urg, sk, id LIMIT {limit}",
+        walks.join(" UNION ALL ")
+    )
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,
@@ -168,9 +254,18 @@ struct Row {
     sk: i64,
 }
 
+/// Where a page's per-group counts come from.
+pub enum CountSource<'a> {
+    /// Counted for this page.
+    Fresh,
+    /// Reused while nothing changed (the cache and the change generation read before counting).
+    Cached(&'a CountCache, u64),
+}
+
 /// One page of the open requests `q` selects, as `me` sees them.
 pub async fn open_requests(
     db: &Db,
+    counts: CountSource<'_>,
     q: &ListQuery,
     me: &str,
     limit: i64,
@@ -178,29 +273,35 @@ pub async fn open_requests(
     let now = crate::server::now_ms();
     // One instant for the whole walk through the pages, so "overdue" does not shift under it.
     let at = q.after.as_ref().map(|c| c.at).unwrap_or(now);
-    let (grp, key) = (q.group.sql(), q.sort.sql());
-    let from = from_open(db, q.group);
-
     let mut args = Args::default();
     let filter = where_clause(q, me, at, &mut args);
     let at_arg = args.int(at);
-    let urg = urgency_sql(&at_arg);
-    let position = match &q.after {
-        None => String::new(),
-        Some(c) => format!(
-            " AND ({grp}, {urg}, {key}, r.id) > ({}, {}, {}, {})",
-            args.text(&c.group_value),
-            args.int(c.urgency),
-            args.int(c.key),
-            args.text(&c.id)
-        ),
+    let page = if q.group == GroupBy::None && q.sort == SortBy::Age {
+        oldest_first_page(db, q, &filter, &at_arg, limit + 1, &mut args)
+    } else {
+        let (grp, key) = (q.group.sql(), q.sort.sql());
+        let from = from_open(db, q.group);
+        let urg = urgency_sql(&at_arg);
+        let position = match &q.after {
+            None => String::new(),
+            Some(c) => format!(
+                " AND ({grp}, {urg}, {key}, r.id) > ({}, {}, {}, {})",
+                args.text(&c.group_value),
+                args.int(c.urgency),
+                args.int(c.key),
+                args.text(&c.id)
+            ),
+        };
+        let limit_arg = args.int(limit + 1);
+        format!(
+            "SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, {urg} AS urg, \
+             CAST({key} AS BIGINT) AS sk {from} \
+             WHERE {filter}{position} ORDER BY 2, 3, 4, 1 LIMIT {limit_arg}"
+        )
     };
     let me_arg = args.text(me);
-    let limit_arg = args.int(limit + 1);
     let list_sql = format!(
-        "WITH page AS (SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, {urg} AS urg, \
-           CAST({key} AS BIGINT) AS sk {from} \
-           WHERE {filter}{position} ORDER BY 2, 3, 4, 1 LIMIT {limit_arg}) \
+        "WITH page AS ({page}) \
          SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
          r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
          g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at, \
@@ -220,13 +321,28 @@ pub async fn open_requests(
 
     let mut count_args = Args::default();
     let count_filter = where_clause(q, me, at, &mut count_args);
-    let count_sql = format!(
-        "SELECT CAST({grp} AS TEXT) AS grp, COUNT(*) AS n {from} WHERE {count_filter} GROUP BY 1 ORDER BY 1"
-    );
+    let count_sql = if q.group == GroupBy::None {
+        // One group: a plain count runs on the index alone, without GROUP BY's sorter.
+        format!(
+            "SELECT CAST('' AS TEXT) AS grp, COUNT(*) AS n {} WHERE {count_filter}",
+            from_open(db, q.group)
+        )
+    } else {
+        format!(
+            "SELECT CAST({} AS TEXT) AS grp, COUNT(*) AS n {} WHERE {count_filter} GROUP BY 1 ORDER BY 1",
+            q.group.sql(),
+            from_open(db, q.group)
+        )
+    };
 
+    let count_key = count_args.key(&count_sql);
+    let cached = match counts {
+        CountSource::Cached(cache, generation) => cache.get(&count_key, generation, Instant::now()),
+        CountSource::Fresh => None,
+    };
     type Found = (
         Vec<Row>,
-        Vec<(String, i64)>,
+        Option<Vec<(String, i64)>>,
         Vec<(String, String)>,
         Vec<String>,
         Vec<Option<String>>,
@@ -236,9 +352,14 @@ pub async fn open_requests(
         let rows = bind_all!(sqlx::query_as(&list_sql), args)
             .fetch_all(p)
             .await?;
-        let groups = bind_all!(sqlx::query_as(&count_sql), count_args)
-            .fetch_all(p)
-            .await?;
+        let groups: Option<Vec<(String, i64)>> = match &cached {
+            Some(_) => None,
+            None => Some(
+                bind_all!(sqlx::query_as(&count_sql), count_args)
+                    .fetch_all(p)
+                    .await?,
+            ),
+        };
         let gates = sqlx::query_as("SELECT key, name FROM gates ORDER BY name")
             .fetch_all(p)
             .await?;
@@ -261,6 +382,16 @@ pub async fn open_requests(
         .await?;
         (rows, groups, gates, agents, action_types, views)
     });
+    let groups = match (cached, groups) {
+        (Some(reused), _) => reused,
+        (None, counted) => {
+            let counted = Arc::new(counted.unwrap_or_default());
+            if let CountSource::Cached(cache, generation) = counts {
+                cache.put(count_key, generation, Instant::now(), counted.clone());
+            }
+            counted
+        }
+    };
     let next_after = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| {
@@ -281,8 +412,12 @@ pub async fn open_requests(
     Ok(InboxPage {
         open_total: groups.iter().map(|(_, n)| n).sum(),
         groups: groups
-            .into_iter()
-            .map(|(value, count)| GroupCount { value, count })
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(value, count)| GroupCount {
+                value: value.clone(),
+                count: *count,
+            })
             .collect(),
         rows: rows
             .into_iter()

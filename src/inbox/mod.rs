@@ -6,6 +6,8 @@ pub mod after_fact;
 pub mod bulk;
 pub mod card;
 pub mod claims;
+#[cfg(feature = "ssr")]
+pub mod count_cache;
 pub mod detail;
 pub mod dual_view;
 pub mod edit_form;
@@ -145,7 +147,8 @@ pub async fn load_inbox(#[server(default)] filter: InboxFilter) -> Result<InboxP
     let user = crate::accounts::session::require_user()?;
     let state = crate::server::state()?;
     let query = ListQuery::parse(&filter)?;
-    list_queries::open_requests(&state.db, &query, &user.id, PAGE_SIZE).await
+    let counts = list_queries::CountSource::Cached(&state.inbox_counts, state.change_generation());
+    list_queries::open_requests(&state.db, counts, &query, &user.id, PAGE_SIZE).await
 }
 
 fn filter_from_url() -> impl Fn() -> InboxFilter + Copy {

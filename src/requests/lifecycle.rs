@@ -181,6 +181,8 @@ pub async fn decide(
         .await?;
         tx.commit().await?;
         state.notify_changed();
+        // Every inbox hears of it: the request moves up as escalated.
+        crate::server::live::publish(state, crate::server::live::LiveEvent::decided(request_id));
         return Ok(next);
     }
     // Any decision ends the soft lock on the request, whoever held it.

@@ -70,15 +70,22 @@ impl Drop for AbortOnDrop {
 /// has come: to everyone who may decide it. Looks at the 200 nearest deadlines per round.
 pub async fn remind_due(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
-    let candidates: Vec<(String, i64, Option<String>)> = on_db!(&state.db, |p| sqlx::query_as(
-        "SELECT r.id, r.deadline_at, v.definition FROM action_requests r \
+    // The partial index of unreminded open requests (migration 0016); SQLite is told to use it.
+    let index = match &state.db {
+        crate::server::db::Db::Sqlite(_) => " INDEXED BY action_requests_reminder_due",
+        crate::server::db::Db::Postgres(_) => "",
+    };
+    let sql = format!(
+        "SELECT r.id, r.deadline_at, v.definition FROM action_requests r{index} \
          LEFT JOIN gate_versions v ON v.gate_id = r.gate_id AND v.version = r.gate_version \
          WHERE r.status IN ('pending', 'in_review') AND r.reminded_at IS NULL \
          AND r.deadline_at IS NOT NULL AND r.deadline_at > $1 ORDER BY r.deadline_at LIMIT 200"
-    )
-    .bind(now)
-    .fetch_all(p)
-    .await)?;
+    );
+    let candidates: Vec<(String, i64, Option<String>)> =
+        on_db!(&state.db, |p| sqlx::query_as(&sql)
+            .bind(now)
+            .fetch_all(p)
+            .await)?;
     let mut sent = 0;
     for (id, deadline, definition) in candidates {
         let settings = crate::gates::eligibility::settings_from_definition(definition);
@@ -169,14 +176,25 @@ struct Overdue {
 /// approves (invariant 2). Returns how many requests changed.
 pub async fn escalate_and_expire(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
-    let select = "SELECT id, status, tier, state_version, callback_url FROM action_requests \
-         WHERE status IN ('pending', 'in_review', 'escalated') AND deadline_at IS NOT NULL \
-         AND deadline_at <= $1 ORDER BY deadline_at LIMIT 100";
+    // SQLite without gathered statistics prefers the status index and sorts every open
+    // request; the partial deadline index (migration 0016) reads only the overdue ones.
+    let select = |index: &str| {
+        format!(
+            "SELECT id, status, tier, state_version, callback_url FROM action_requests{index} \
+             WHERE status IN ('pending', 'in_review', 'escalated') AND deadline_at IS NOT NULL \
+             AND deadline_at <= $1 ORDER BY deadline_at LIMIT 100"
+        )
+    };
     let mut tx = state.db.begin_write().await?;
     let overdue: Vec<Overdue> = match &mut tx {
-        Tx::Sqlite(t) => sqlx::query_as(select).bind(now).fetch_all(&mut **t).await?,
+        Tx::Sqlite(t) => {
+            sqlx::query_as(&select(" INDEXED BY action_requests_open_deadline"))
+                .bind(now)
+                .fetch_all(&mut **t)
+                .await?
+        }
         Tx::Postgres(t) => {
-            sqlx::query_as(&format!("{select} FOR UPDATE SKIP LOCKED"))
+            sqlx::query_as(&format!("{} FOR UPDATE SKIP LOCKED", select("")))
                 .bind(now)
                 .fetch_all(&mut **t)
                 .await?

@@ -83,6 +83,9 @@ pub struct LiveHub {
     tx: broadcast::Sender<LiveEvent>,
     /// Tells this process's notifications apart from other processes'.
     origin: Arc<str>,
+    /// Events seen so far (published here or relayed from elsewhere): what changes when any
+    /// process changed a request, for caches of what the inbox shows.
+    seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for LiveHub {
@@ -91,6 +94,7 @@ impl Default for LiveHub {
             // A browser slower than this many events behind skips ahead; it is only a hint.
             tx: broadcast::channel(256).0,
             origin: super::ids::random_token().into(),
+            seen: Arc::default(),
         }
     }
 }
@@ -105,7 +109,13 @@ impl LiveHub {
         self.tx.receiver_count()
     }
 
+    /// How many events this process has seen; grows with every change anywhere.
+    pub fn seen(&self) -> u64 {
+        self.seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn local(&self, event: LiveEvent) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // No subscriber is not an error: nobody has an inbox open.
         let _ = self.tx.send(event);
     }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub http_metrics: Arc<metrics::HttpMetrics>,
     /// Live inbox updates for browsers, relayed between processes on PostgreSQL.
     pub live: live::LiveHub,
+    /// The inbox's per-group counts until the open requests change.
+    pub inbox_counts: Arc<crate::inbox::count_cache::CountCache>,
     /// Set once when the process begins a graceful shutdown.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -59,12 +61,18 @@ impl AppState {
             mailer,
             http_metrics: Arc::default(),
             live: live::LiveHub::default(),
+            inbox_counts: Arc::default(),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 
     pub fn notify_changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Grows whenever this process changes a request or hears that another process did.
+    pub fn change_generation(&self) -> u64 {
+        self.changes.borrow().wrapping_add(self.live.seen())
     }
 
     /// Starts a graceful shutdown: `/readyz` answers 503, event streams and long-polls end, and
