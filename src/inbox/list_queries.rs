@@ -62,16 +62,38 @@ macro_rules! bind_all {
     }};
 }
 
-/// The rows the list orders and counts: open requests only, through the partial index that
+/// Which partial index of the open requests serves a view best: one led by the gate or the
+/// agent when the view filters or groups by it (a range of the index instead of all of it),
+/// otherwise the one in arrival order. All hold the same narrow columns, so each covers the
+/// ordering, grouping and filtering.
+fn open_index(q: &ListQuery) -> &'static str {
+    if q.gate.is_some() {
+        "action_requests_open_by_gate"
+    } else if q.agent.is_some() {
+        "action_requests_open_by_agent"
+    } else {
+        match q.group {
+            GroupBy::Gate => "action_requests_open_by_gate",
+            GroupBy::Agent => "action_requests_open_by_agent",
+            _ => "action_requests_open_list",
+        }
+    }
+}
+
+/// `INDEXED BY` on SQLite, which without gathered statistics prefers the plain status index
+/// (every wide row read); PostgreSQL's planner finds the partial indexes alone.
+fn indexed_by(db: &Db, index: &str) -> String {
+    match db {
+        Db::Sqlite(_) => format!(" INDEXED BY {index}"),
+        Db::Postgres(_) => String::new(),
+    }
+}
+
+/// The rows the list orders and counts: open requests only, through a partial index that
 /// covers them, joined to agents or gates only when the grouping needs their names.
-/// SQLite without gathered statistics prefers the plain status index, which reads every wide
-/// row, so it is told which index to use; PostgreSQL's planner finds it alone.
-fn from_open(db: &Db, group: GroupBy) -> String {
-    let index = match db {
-        Db::Sqlite(_) => " INDEXED BY action_requests_open_list",
-        Db::Postgres(_) => "",
-    };
-    let join = match group {
+fn from_open(db: &Db, q: &ListQuery) -> String {
+    let index = indexed_by(db, open_index(q));
+    let join = match q.group {
         GroupBy::Agent => " JOIN agents a ON a.id = r.agent_id",
         GroupBy::Gate => " LEFT JOIN gates g ON g.id = r.gate_id",
         _ => "",
@@ -157,29 +179,42 @@ fn urgency_sql(at: &str) -> String {
     )
 }
 
-/// The page for the default order (no grouping, oldest first) without sorting every open
-/// request: three walks that each stop after `limit` rows, merged. Escalated requests come
-/// through the status index and overdue ones through the deadline index, both already in
-/// `(created_at, id)` order or few; the rest walk the open-list index in that order. Together
-/// they are exactly the general query's first `limit` rows in `(urgency, created_at, id)` order.
+/// One group of an oldest-first page: its value and which rows belong to it.
+struct GroupWalk<'a> {
+    value: &'a str,
+    /// SQL selecting the group's rows, its value bound in `args`.
+    only: String,
+}
+
+/// An oldest-first page (or its part in one group) without sorting every open request: three
+/// walks that each stop after `limit` rows, merged. Escalated requests come through the status
+/// index and overdue ones through the deadline index (both few, or already in
+/// `(created_at, id)` order); the rest walk a partial index of the open requests in that order
+/// (the gate's or agent's range of it when the view names one). Together they are exactly the
+/// first `limit` rows in `(urgency, created_at, id)` order, as the general query gives them.
 fn oldest_first_page(
     db: &Db,
     q: &ListQuery,
+    group: Option<&GroupWalk>,
     filter: &str,
     at_arg: &str,
     limit: i64,
     args: &mut Args,
 ) -> String {
-    let (deadline_index, open_index) = match db {
-        Db::Sqlite(_) => (
-            " INDEXED BY action_requests_open_deadline",
-            " INDEXED BY action_requests_open_list",
-        ),
-        Db::Postgres(_) => ("", ""),
+    let deadline_index = indexed_by(db, "action_requests_open_deadline");
+    let open_index = indexed_by(db, open_index(q));
+    let (grp, in_group) = match group {
+        Some(g) => (args.text(g.value), format!(" AND {}", g.only)),
+        None => ("''".to_owned(), String::new()),
     };
     // After a cursor in the urgent rows, the urgent walks resume after it and the other walk
-    // starts at its beginning; after a cursor in the other rows, only that walk goes on.
-    let (urgent_after, rest_after) = match &q.after {
+    // starts at its beginning; after a cursor in the other rows, only that walk goes on. A
+    // cursor in an earlier group does not apply to this one.
+    let cursor = q
+        .after
+        .as_ref()
+        .filter(|c| group.is_none_or(|g| g.value == c.group_value));
+    let (urgent_after, rest_after) = match cursor {
         None => (Some(String::new()), String::new()),
         Some(c) => {
             let after = format!(
@@ -197,9 +232,9 @@ fn oldest_first_page(
     let limit = args.int(limit);
     let walk = |name: &str, urgency: i64, index: &str, only: &str, after: &str| {
         format!(
-            "SELECT * FROM (SELECT r.id AS id, CAST('' AS TEXT) AS grp, \
+            "SELECT * FROM (SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, \
              CAST({urgency} AS BIGINT) AS urg, CAST(r.created_at AS BIGINT) AS sk \
-             FROM action_requests r{index} WHERE {filter} AND {only}{after} \
+             FROM action_requests r{index} WHERE {filter}{in_group} AND {only}{after} \
              ORDER BY r.created_at, r.id LIMIT {limit}) AS {name}"
         )
     };
@@ -209,7 +244,7 @@ fn oldest_first_page(
         walks.push(walk(
             "overdue",
             0,
-            deadline_index,
+            &deadline_index,
             &format!("r.status <> 'escalated' AND r.deadline_at <= {at_arg}"),
             &after,
         ));
@@ -217,7 +252,7 @@ fn oldest_first_page(
     walks.push(walk(
         "waiting",
         1,
-        open_index,
+        &open_index,
         &format!("r.status <> 'escalated' AND (r.deadline_at IS NULL OR r.deadline_at > {at_arg})"),
         &rest_after,
     ));
@@ -225,6 +260,133 @@ fn oldest_first_page(
         "SELECT * FROM ({}) AS walks ORDER BY urg, sk, id LIMIT {limit}",
         walks.join(" UNION ALL ")
     )
+}
+
+/// The general page: every open request the view selects, ordered by
+/// `(group, urgency, sort key, id)`, the first `limit` after the cursor.
+fn sorted_page(
+    db: &Db,
+    q: &ListQuery,
+    filter: &str,
+    at_arg: &str,
+    limit: i64,
+    args: &mut Args,
+) -> String {
+    let (grp, key) = (q.group.sql(), q.sort.sql());
+    let from = from_open(db, q);
+    let urg = urgency_sql(at_arg);
+    let position = match &q.after {
+        None => String::new(),
+        Some(c) => format!(
+            " AND ({grp}, {urg}, {key}, r.id) > ({}, {}, {}, {})",
+            args.text(&c.group_value),
+            args.int(c.urgency),
+            args.int(c.key),
+            args.text(&c.id)
+        ),
+    };
+    let limit_arg = args.int(limit);
+    format!(
+        "SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, {urg} AS urg, \
+         CAST({key} AS BIGINT) AS sk {from} \
+         WHERE {filter}{position} ORDER BY 2, 3, 4, 1 LIMIT {limit_arg}"
+    )
+}
+
+/// The page's rows in full: `page` is a statement giving `(id, grp, urg, sk)` in order.
+async fn read_rows(
+    db: &Db,
+    page: &str,
+    mut args: Args,
+    at_arg: &str,
+    me: &str,
+) -> Result<Vec<Row>, AppError> {
+    let me_arg = args.text(me);
+    let sql = format!(
+        "WITH page AS ({page}) \
+         SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
+         r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
+         g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at, \
+         r.state_version, \
+         CASE WHEN r.tier = 'dual' THEN (SELECT COUNT(*) FROM review_halves h \
+           WHERE h.request_id = r.id AND h.state_version = r.state_version \
+           AND h.verdict IS NOT NULL) END AS dual_reviews_in, \
+         cu.display_name AS claimed_by, \
+         CAST(CASE WHEN c.user_id = {me_arg} THEN 1 ELSE 0 END AS BIGINT) AS claimed_by_me, \
+         p.grp, p.urg, p.sk \
+         FROM page p JOIN action_requests r ON r.id = p.id JOIN agents a ON a.id = r.agent_id \
+         LEFT JOIN gates g ON g.id = r.gate_id \
+         LEFT JOIN request_claims c ON c.request_id = r.id AND c.expires_at > {at_arg} \
+         LEFT JOIN users cu ON cu.id = c.user_id \
+         ORDER BY p.grp, p.urg, p.sk, p.id"
+    );
+    Ok(on_db!(db, |p| bind_all!(sqlx::query_as(&sql), args)
+        .fetch_all(p)
+        .await)?)
+}
+
+/// The counts per group of the view, as the page shows them (gate and agent names). Grouping
+/// by gate or agent counts by id along the index led by it (no sort, no join) and names the
+/// groups here.
+async fn count_groups(
+    db: &Db,
+    q: &ListQuery,
+    me: &str,
+    at: i64,
+    names: &Names,
+) -> Result<Vec<(String, i64)>, AppError> {
+    let mut args = Args::default();
+    let filter = where_clause(q, me, at, &mut args);
+    // No join: gates and agents are counted by id and named below.
+    let from = format!("FROM action_requests r{}", indexed_by(db, open_index(q)));
+    let sql = match q.group {
+        // One group: a plain count runs on the index alone, without GROUP BY's sorter.
+        GroupBy::None => format!("SELECT CAST('' AS TEXT) AS grp, COUNT(*) AS n {from} WHERE {filter}"),
+        GroupBy::Gate => format!(
+            "SELECT CAST(COALESCE(r.gate_id, '') AS TEXT) AS grp, COUNT(*) AS n {from} WHERE {filter} GROUP BY r.gate_id"
+        ),
+        GroupBy::Agent => format!(
+            "SELECT CAST(r.agent_id AS TEXT) AS grp, COUNT(*) AS n {from} WHERE {filter} GROUP BY r.agent_id"
+        ),
+        group => format!(
+            "SELECT CAST({} AS TEXT) AS grp, COUNT(*) AS n {from} WHERE {filter} GROUP BY 1",
+            group.sql()
+        ),
+    };
+    let counted: Vec<(String, i64)> = on_db!(db, |p| bind_all!(sqlx::query_as(&sql), args)
+        .fetch_all(p)
+        .await)?;
+    let mut named: std::collections::BTreeMap<String, i64> = Default::default();
+    for (key, n) in counted {
+        let name = match q.group {
+            GroupBy::Gate => names.gate(&key).to_owned(),
+            GroupBy::Agent => names.agent(&key).to_owned(),
+            _ => key,
+        };
+        *named.entry(name).or_default() += n;
+    }
+    Ok(named.into_iter().filter(|(_, n)| *n > 0).collect())
+}
+
+/// Gate and agent names by id, for naming the groups counted by id.
+struct Names {
+    gates: Vec<(String, String, String)>,
+    agents: Vec<(String, String)>,
+}
+
+impl Names {
+    fn gate(&self, id: &str) -> &str {
+        self.gates
+            .iter()
+            .find(|(gid, ..)| gid == id)
+            .map_or("", |(.., name)| name.as_str())
+    }
+    fn agent(&self, id: &str) -> &str {
+        self.agents
+            .iter()
+            .find(|(aid, _)| aid == id)
+            .map_or("", |(_, name)| name.as_str())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -273,97 +435,18 @@ pub async fn open_requests(
     let now = crate::server::now_ms();
     // One instant for the whole walk through the pages, so "overdue" does not shift under it.
     let at = q.after.as_ref().map(|c| c.at).unwrap_or(now);
-    let mut args = Args::default();
-    let filter = where_clause(q, me, at, &mut args);
-    let at_arg = args.int(at);
-    let page = if q.group == GroupBy::None && q.sort == SortBy::Age {
-        oldest_first_page(db, q, &filter, &at_arg, limit + 1, &mut args)
-    } else {
-        let (grp, key) = (q.group.sql(), q.sort.sql());
-        let from = from_open(db, q.group);
-        let urg = urgency_sql(&at_arg);
-        let position = match &q.after {
-            None => String::new(),
-            Some(c) => format!(
-                " AND ({grp}, {urg}, {key}, r.id) > ({}, {}, {}, {})",
-                args.text(&c.group_value),
-                args.int(c.urgency),
-                args.int(c.key),
-                args.text(&c.id)
-            ),
-        };
-        let limit_arg = args.int(limit + 1);
-        format!(
-            "SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, {urg} AS urg, \
-             CAST({key} AS BIGINT) AS sk {from} \
-             WHERE {filter}{position} ORDER BY 2, 3, 4, 1 LIMIT {limit_arg}"
-        )
-    };
-    let me_arg = args.text(me);
-    let list_sql = format!(
-        "WITH page AS ({page}) \
-         SELECT r.id, r.action_type, r.title, a.name AS agent_name, r.amount_minor, r.currency, \
-         r.counterparty, r.record_count, r.recipient_count, r.tier, r.status, \
-         g.name AS gate_name, r.gate_version, r.explanation, r.created_at, r.deadline_at, \
-         r.state_version, \
-         CASE WHEN r.tier = 'dual' THEN (SELECT COUNT(*) FROM review_halves h \
-           WHERE h.request_id = r.id AND h.state_version = r.state_version \
-           AND h.verdict IS NOT NULL) END AS dual_reviews_in, \
-         cu.display_name AS claimed_by, \
-         CAST(CASE WHEN c.user_id = {me_arg} THEN 1 ELSE 0 END AS BIGINT) AS claimed_by_me, \
-         p.grp, p.urg, p.sk \
-         FROM page p JOIN action_requests r ON r.id = p.id JOIN agents a ON a.id = r.agent_id \
-         LEFT JOIN gates g ON g.id = r.gate_id \
-         LEFT JOIN request_claims c ON c.request_id = r.id AND c.expires_at > {at_arg} \
-         LEFT JOIN users cu ON cu.id = c.user_id \
-         ORDER BY p.grp, p.urg, p.sk, p.id"
-    );
 
-    let mut count_args = Args::default();
-    let count_filter = where_clause(q, me, at, &mut count_args);
-    let count_sql = if q.group == GroupBy::None {
-        // One group: a plain count runs on the index alone, without GROUP BY's sorter.
-        format!(
-            "SELECT CAST('' AS TEXT) AS grp, COUNT(*) AS n {} WHERE {count_filter}",
-            from_open(db, q.group)
-        )
-    } else {
-        format!(
-            "SELECT CAST({} AS TEXT) AS grp, COUNT(*) AS n {} WHERE {count_filter} GROUP BY 1 ORDER BY 1",
-            q.group.sql(),
-            from_open(db, q.group)
-        )
-    };
-
-    let count_key = count_args.key(&count_sql);
-    let cached = match counts {
-        CountSource::Cached(cache, generation) => cache.get(&count_key, generation, Instant::now()),
-        CountSource::Fresh => None,
-    };
-    type Found = (
-        Vec<Row>,
-        Option<Vec<(String, i64)>>,
+    type Lists = (
+        Vec<(String, String, String)>,
         Vec<(String, String)>,
-        Vec<String>,
         Vec<Option<String>>,
         Vec<(String, String, String)>,
     );
-    let (mut rows, groups, gates, agents, action_types, views): Found = on_db!(db, |p| {
-        let rows = bind_all!(sqlx::query_as(&list_sql), args)
+    let (gates, agents, action_types, views): Lists = on_db!(db, |p| {
+        let gates = sqlx::query_as("SELECT id, key, name FROM gates ORDER BY name")
             .fetch_all(p)
             .await?;
-        let groups: Option<Vec<(String, i64)>> = match &cached {
-            Some(_) => None,
-            None => Some(
-                bind_all!(sqlx::query_as(&count_sql), count_args)
-                    .fetch_all(p)
-                    .await?,
-            ),
-        };
-        let gates = sqlx::query_as("SELECT key, name FROM gates ORDER BY name")
-            .fetch_all(p)
-            .await?;
-        let agents = sqlx::query_scalar("SELECT name FROM agents ORDER BY name")
+        let agents = sqlx::query_as("SELECT id, name FROM agents ORDER BY name")
             .fetch_all(p)
             .await?;
         // Distinct action types by hopping through the index, not by reading every request.
@@ -380,16 +463,77 @@ pub async fn open_requests(
         .bind(me)
         .fetch_all(p)
         .await?;
-        (rows, groups, gates, agents, action_types, views)
+        (gates, agents, action_types, views)
     });
-    let groups = match (cached, groups) {
-        (Some(reused), _) => reused,
-        (None, counted) => {
-            let counted = Arc::new(counted.unwrap_or_default());
+    let names = Names { gates, agents };
+
+    // The counts, reused while nothing changed. A view whose statement carries the current
+    // instant (waiting time, deadline, assigned) never matches an earlier one.
+    let count_key = {
+        let mut args = Args::default();
+        let filter = where_clause(q, me, at, &mut args);
+        args.key(&format!("{:?}\u{1}{filter}", q.group))
+    };
+    let cached = match counts {
+        CountSource::Cached(cache, generation) => cache.get(&count_key, generation, Instant::now()),
+        CountSource::Fresh => None,
+    };
+    let groups = match cached {
+        Some(reused) => reused,
+        None => {
+            let counted = Arc::new(count_groups(db, q, me, at, &names).await?);
             if let CountSource::Cached(cache, generation) = counts {
                 cache.put(count_key, generation, Instant::now(), counted.clone());
             }
             counted
+        }
+    };
+
+    let mut rows = match (q.sort, q.group) {
+        (SortBy::Age, GroupBy::None) => {
+            let mut args = Args::default();
+            let filter = where_clause(q, me, at, &mut args);
+            let at_arg = args.int(at);
+            let page = oldest_first_page(db, q, None, &filter, &at_arg, limit + 1, &mut args);
+            read_rows(db, &page, args, &at_arg, me).await?
+        }
+        // Group by group in name order, each an oldest-first walk of its own range, until the
+        // page is full: a page rarely spans more than two groups.
+        (SortBy::Age, GroupBy::Gate | GroupBy::Agent) => {
+            let mut rows = Vec::new();
+            let from = q.after.as_ref().map(|c| c.group_value.as_str());
+            for (value, _) in groups
+                .iter()
+                .filter(|(v, _)| from.is_none_or(|f| v.as_str() >= f))
+            {
+                let mut args = Args::default();
+                let filter = where_clause(q, me, at, &mut args);
+                let at_arg = args.int(at);
+                let v = args.text(value);
+                let only = match (q.group, value.is_empty()) {
+                    (GroupBy::Gate, true) => "r.gate_id IS NULL".to_owned(),
+                    (GroupBy::Gate, false) => {
+                        format!("r.gate_id IN (SELECT id FROM gates WHERE name = {v})")
+                    }
+                    _ => format!("r.agent_id IN (SELECT id FROM agents WHERE name = {v})"),
+                };
+                let group = GroupWalk { value, only };
+                let want = limit + 1 - rows.len() as i64;
+                let page =
+                    oldest_first_page(db, q, Some(&group), &filter, &at_arg, want, &mut args);
+                rows.extend(read_rows(db, &page, args, &at_arg, me).await?);
+                if rows.len() as i64 > limit {
+                    break;
+                }
+            }
+            rows
+        }
+        _ => {
+            let mut args = Args::default();
+            let filter = where_clause(q, me, at, &mut args);
+            let at_arg = args.int(at);
+            let page = sorted_page(db, q, &filter, &at_arg, limit + 1, &mut args);
+            read_rows(db, &page, args, &at_arg, me).await?
         }
     };
     let next_after = if rows.len() as i64 > limit {
@@ -448,8 +592,12 @@ pub async fn open_requests(
             .collect(),
         next_after,
         now: at,
-        gates,
-        agents,
+        gates: names
+            .gates
+            .into_iter()
+            .map(|(_, key, name)| (key, name))
+            .collect(),
+        agents: names.agents.into_iter().map(|(_, name)| name).collect(),
         action_types: action_types.into_iter().flatten().collect(),
         views: views
             .into_iter()

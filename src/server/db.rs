@@ -183,11 +183,7 @@ async fn connect_sqlite(path: &Path) -> anyhow::Result<Db> {
         // FULL: an acknowledged decision survives power loss, not only a process crash.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        // Reads come straight from the OS page cache, shared by every connection, instead of
-        // being copied into each connection's own 2 MB cache: the inbox counts scan a 10 MB
-        // index, which spent a third of its time in `pread` copies without this.
-        .pragma("mmap_size", "1073741824");
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
