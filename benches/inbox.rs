@@ -253,6 +253,8 @@ async fn main() {
 
 struct Pass {
     latencies_us: Vec<u64>,
+    /// Latencies per view of [`PAGES`], sorted.
+    by_view: Vec<Vec<u64>>,
     errors: u64,
     bytes: u64,
     elapsed: Duration,
@@ -270,6 +272,14 @@ impl Pass {
             self.errors,
             self.bytes as f64 / done.max(1.0) / 1e3,
         );
+        for (page, us) in PAGES.iter().zip(&self.by_view) {
+            println!(
+                "      {page:<46} p50 {:>6.1} ms   p95 {:>6.1} ms   ({} pages)",
+                percentile_ms(us, 0.50),
+                percentile_ms(us, 0.95),
+                us.len()
+            );
+        }
     }
 }
 
@@ -284,7 +294,7 @@ async fn load(sessions: &[reqwest::Client], base: &str, seconds: u64, think_ms: 
     for (i, client) in sessions.iter().cloned().enumerate() {
         let (base, errors, bytes) = (base.to_owned(), errors.clone(), bytes.clone());
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
+            let mut latencies: Vec<(usize, u64)> = Vec::new();
             let mut n = i;
             let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64 + 1);
             // Reviewers do not start in step.
@@ -292,13 +302,14 @@ async fn load(sessions: &[reqwest::Client], base: &str, seconds: u64, think_ms: 
                 tokio::time::sleep(Duration::from_millis(seed % think_ms.max(1))).await;
             }
             while Instant::now() < until {
-                let url = format!("{base}{}", PAGES[n % PAGES.len()]);
+                let view = n % PAGES.len();
+                let url = format!("{base}{}", PAGES[view]);
                 n += 1;
                 let t = Instant::now();
                 match client.get(&url).send().await {
                     Ok(r) if r.status() == 200 => match r.bytes().await {
                         Ok(b) => {
-                            latencies.push(t.elapsed().as_micros() as u64);
+                            latencies.push((view, t.elapsed().as_micros() as u64));
                             bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
                         }
                         Err(_) => {
@@ -321,13 +332,20 @@ async fn load(sessions: &[reqwest::Client], base: &str, seconds: u64, think_ms: 
             latencies
         }));
     }
-    let mut latencies_us = Vec::new();
+    let mut by_view = vec![Vec::new(); PAGES.len()];
     for t in tasks {
-        latencies_us.extend(t.await.unwrap());
+        for (view, us) in t.await.unwrap() {
+            by_view[view].push(us);
+        }
     }
+    let mut latencies_us: Vec<u64> = by_view.iter().flatten().copied().collect();
     latencies_us.sort_unstable();
+    for v in &mut by_view {
+        v.sort_unstable();
+    }
     Pass {
         latencies_us,
+        by_view,
         errors: errors.load(Ordering::Relaxed),
         bytes: bytes.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
