@@ -38,6 +38,10 @@ async function approveWithEdit(page, marker) {
 }
 
 test('two reviewers edit differently, a senior settles it, the agent gets the result', async ({ page, browser }, info) => {
+  // Finding a dual request nobody has reviewed yet may open most of the first page of dual
+  // requests (which ones are fresh depends on the clock the demo history was made at), then
+  // three people work it: more than the default 30 s on a busy 2-core machine.
+  test.setTimeout(120_000);
   const js = info.project.name === 'hydrated';
   const tag = `${info.project.name}-${Date.now()}`;
 
