@@ -19,6 +19,10 @@ async function openFreshDual(page) {
     if ((await status.count()) === 0) continue;
     if (!(await status.textContent()).includes('0 of 2 reviews in')) continue;
     if ((await page.getByRole('button', { name: 'Preview the changes', includeHidden: true }).count()) === 0) continue;
+    // Ravi reviews second and Marcus settles it: neither may be the request's subject (an
+    // access grant to usr_ravi, say), or they could not review it (invariant 3).
+    const subject = `${await page.locator('h1').textContent()} ${await page.locator('main').textContent()}`;
+    if (/usr_ravi|usr_marcus|Acting for\s*(Ravi|Marcus)/.test(subject)) continue;
     return href;
   }
   throw new Error('no fresh dual request in the demo inbox');
