@@ -646,6 +646,57 @@ async fn an_agent_can_withdraw_a_pending_request(engine: Engine) {
 }
 on_both_engines!(withdrawal, an_agent_can_withdraw_a_pending_request);
 
+/// An agent revising or withdrawing at the moment a reviewer decides: exactly one of the two
+/// goes through (invariant 4), never both.
+async fn a_revision_or_withdrawal_racing_a_decision_never_both_succeed(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    let reviewer = dana();
+    for n in 0..8 {
+        let (_, v, _) = api.submit(&format!("race-{n}"), &refund("4200.00")).await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        let withdrawing = n % 2 == 1;
+        let agent_move = async {
+            if withdrawing {
+                api.post(&format!("/api/v1/actions/{id}/withdraw"), json!({}))
+                    .await
+            } else {
+                let payload = json!({"order_id": "ORD-1", "amount": "4100.00", "currency": "EUR"});
+                api.post(
+                    &format!("/api/v1/actions/{id}/revise"),
+                    json!({"payload": payload}),
+                )
+                .await
+            }
+        };
+        let ((agent_status, _), decided) = tokio::join!(
+            agent_move,
+            decide(&api.server.state, &reviewer, &id, 1, Verdict::Approve)
+        );
+        let (_, now) = api.get(&format!("/api/v1/actions/{id}")).await;
+        match (agent_status, &decided) {
+            (200, Err(countersign::error::AppError::Conflict(_))) => {
+                let expected = if withdrawing { "withdrawn" } else { "pending" };
+                assert_eq!(now["status"], expected, "{id}: {now}");
+            }
+            (409, Ok(_)) => assert_eq!(now["status"], "approved", "{id}: {now}"),
+            other => panic!(
+                "{id}: agent {} and decision {:?} both went through or both failed",
+                other.0, other.1
+            ),
+        }
+        let decisions =
+            common::count(&api.server.db.db, "decisions WHERE request_id = $1", &[&id]).await;
+        assert!(decisions <= 1, "{id}: {decisions} decisions");
+    }
+    api.server.stop().await;
+}
+on_both_engines!(
+    revision_races,
+    a_revision_or_withdrawal_racing_a_decision_never_both_succeed
+);
+
 async fn bad_input_gets_a_problem_naming_the_field_and_stores_nothing(engine: Engine) {
     let Some(api) = Api::start(engine).await else {
         return;

@@ -432,3 +432,64 @@ on_both_engines!(
     inbox_search_and_due,
     the_inbox_searches_text_and_narrows_by_deadline
 );
+
+/// Two reviewers press approve / reject on the same requests at the same moment: each request
+/// gets exactly one decision, one of them is told it went through and the other is refused.
+async fn simultaneous_decisions_on_one_request_record_exactly_one(engine: Engine) {
+    let Some(server) = with_demo(engine, 9, 7, 80).await else {
+        return;
+    };
+    let db = server.db.db.clone();
+    let dana = server.signed_in("dana@example.com").await;
+    let sofia = server.signed_in("sofia@example.com").await;
+    let ids: Vec<String> = on_db!(&db, |p| {
+        sqlx::query_scalar(
+        "SELECT id FROM action_requests WHERE status IN ('pending', 'in_review') AND tier = 'review' \
+         AND (acting_for IS NULL OR acting_for NOT IN ('usr_dana', 'usr_sofia')) ORDER BY id LIMIT 12"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap()
+    });
+    assert!(ids.len() >= 6, "the demo has open review requests: {ids:?}");
+    for id in &ids {
+        let decide = server.url(&format!("/inbox/{id}/decide"));
+        let send = |client: &reqwest::Client, verdict: &'static str| {
+            client
+                .post(decide.clone())
+                .form(&[
+                    ("state_version", "1"),
+                    ("verdict", verdict),
+                    ("reason", "both at once"),
+                ])
+                .send()
+        };
+        let (a, b) = tokio::join!(send(&dana, "approve"), send(&sofia, "reject"));
+        let accepted = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|r| r.status() == 303 && r.headers()["location"] == "/inbox")
+            .count();
+        let decisions = common::count(
+            &db,
+            "decisions WHERE request_id = $1 AND reviewer_id IS NOT NULL",
+            &[id],
+        )
+        .await;
+        assert_eq!(
+            (accepted, decisions),
+            (1, 1),
+            "{id}: one decision is accepted and recorded, the other refused"
+        );
+        let outbox = common::count(&db, "webhook_outbox WHERE request_id = $1", &[id]).await;
+        assert!(outbox <= 1, "{id}: {outbox} webhook messages");
+        assert!(
+            ["approved", "rejected"].contains(&status_of(&db, id).await.as_str()),
+            "{id}"
+        );
+    }
+    server.stop().await;
+}
+on_both_engines!(
+    simultaneous_decisions,
+    simultaneous_decisions_on_one_request_record_exactly_one
+);

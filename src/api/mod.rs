@@ -115,13 +115,15 @@ async fn withdraw(
 ) -> Result<Response, Problem> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    let row: Option<(String, Option<String>)> = on_tx!(&mut tx, |c| sqlx::query_as(
-        "SELECT status, callback_url FROM action_requests WHERE id = $1 AND agent_id = $2"
-    )
-    .bind(&id)
-    .bind(&agent.id)
-    .fetch_optional(&mut *c)
-    .await)?;
+    let sql = format!(
+        "SELECT status, callback_url FROM action_requests WHERE id = $1 AND agent_id = $2{}",
+        tx.row_lock()
+    );
+    let row: Option<(String, Option<String>)> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(&id)
+        .bind(&agent.id)
+        .fetch_optional(&mut *c)
+        .await)?;
     let (status, callback) = row.ok_or_else(Problem::not_found)?;
     if !matches!(status.as_str(), "pending" | "in_review" | "escalated") {
         return Err(Problem::conflict(

@@ -92,7 +92,11 @@ pub async fn approve_all(
     let refuse =
         |id: &str, why: &str| AppError::Conflict(format!("{id}: {why} Nothing was approved."));
     let mut checked = Vec::with_capacity(picks.len());
-    for (id, version) in picks {
+    // `current` locks each row on PostgreSQL; taking the locks in one order means two bulk
+    // approvals over overlapping picks wait for each other instead of deadlocking.
+    let mut in_lock_order: Vec<&(String, i64)> = picks.iter().collect();
+    in_lock_order.sort();
+    for (id, version) in in_lock_order {
         let now_is = match current(&mut tx, id).await {
             Err(AppError::NotFound) => {
                 return Err(AppError::invalid(

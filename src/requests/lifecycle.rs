@@ -119,15 +119,18 @@ pub(crate) struct Current {
     pub callback_url: Option<String>,
 }
 
-/// Reads the request as it stands, in the deciding transaction.
+/// Reads the request as it stands, in the deciding transaction, and holds its row until that
+/// transaction ends, so two people deciding at once are served one after the other.
 pub(crate) async fn current(tx: &mut Tx, request_id: &str) -> Result<Current, AppError> {
+    let sql = format!(
+        "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1{}",
+        tx.row_lock()
+    );
     let current: Option<Current> = on_tx!(tx, |c| {
-        sqlx::query_as(
-        "SELECT status, tier, payload, acting_for, state_version, callback_url FROM action_requests WHERE id = $1"
-    )
-    .bind(request_id)
-    .fetch_optional(&mut *c)
-    .await
+        sqlx::query_as(&sql)
+            .bind(request_id)
+            .fetch_optional(&mut *c)
+            .await
     })?;
     current.ok_or(AppError::NotFound)
 }

@@ -83,13 +83,16 @@ pub async fn revise(
     check(&r)?;
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    let row: Option<(String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(
-        "SELECT status, state_version FROM action_requests WHERE id = $1 AND agent_id = $2"
-    )
-    .bind(&id)
-    .bind(&agent.id)
-    .fetch_optional(&mut *c)
-    .await)?;
+    // Locked, so a decision on the old version and this revision cannot both succeed.
+    let sql = format!(
+        "SELECT status, state_version FROM action_requests WHERE id = $1 AND agent_id = $2{}",
+        tx.row_lock()
+    );
+    let row: Option<(String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(&sql)
+        .bind(&id)
+        .bind(&agent.id)
+        .fetch_optional(&mut *c)
+        .await)?;
     let (status, version) = row.ok_or_else(Problem::not_found)?;
     if !matches!(status.as_str(), "pending" | "in_review" | "escalated") {
         return Err(Problem::conflict(

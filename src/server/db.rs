@@ -167,6 +167,17 @@ impl Db {
 }
 
 impl Tx {
+    /// The clause that locks the rows a read-then-write transaction selects until it commits.
+    /// PostgreSQL at READ COMMITTED lets two transactions read the same open request and both
+    /// act on it; `FOR UPDATE` makes the second wait and then read the first one's result.
+    /// SQLite needs nothing: `BEGIN IMMEDIATE` already made this the only writer.
+    pub fn row_lock(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => "",
+            Tx::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.tx.commit().await,
