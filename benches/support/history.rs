@@ -5,9 +5,11 @@
 //! trail (no bench reads it), multi-row inserts of 400 rows through one cached prepared statement
 //! per batch size, 100,000 rows per transaction, a 1 GiB page cache so the random-order index
 //! inserts stay in memory, and `synchronous = OFF` on the loading connection (a fixture that is
-//! rebuilt when incomplete needs no durability). The simulator runs on its own thread while the
-//! rows are stored. The first version (one transaction per 400 rows, SQLite's 2 MB default
-//! cache) took 514 s for 1,000,000 requests; see BENCHMARKS.md.
+//! rebuilt when incomplete needs no durability). The secondary indexes of the two loaded tables
+//! are dropped first and built again from their own `CREATE INDEX` text at the end: one sort per
+//! index instead of a million random-order B-tree inserts. The simulator runs on its own thread
+//! while the rows are stored. The first version (one transaction per 400 rows, SQLite's 2 MB
+//! default cache) took 514 s for 1,000,000 requests; see BENCHMARKS.md.
 
 #![allow(dead_code)]
 
@@ -115,9 +117,32 @@ fn is_human(r: &NewActionRequest) -> bool {
     r.tier == "review" || r.tier == "dual"
 }
 
+/// What a generation did and where its time went.
+pub struct Generated {
+    pub requests: u64,
+    pub opened: u64,
+    pub seconds: f64,
+    /// Time the simulator thread spent producing rows (not waiting to hand them over).
+    pub simulating: f64,
+    /// Time spent building the secondary indexes after the load.
+    pub indexing: f64,
+}
+
+/// The loaded tables' secondary indexes (the primary keys stay): their names and the statements
+/// that build them again.
+async fn secondary_indexes(c: &mut sqlx::SqliteConnection) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+         AND tbl_name IN ('action_requests', 'decisions') ORDER BY name",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap()
+}
+
 /// Generates the history into the fresh SQLite database at `path` (people, agents and gates from
-/// `countersign demo`, then `days * per_day` requests). Returns (requests, pending, seconds).
-pub async fn generate(path: &Path, spec: &Spec) -> (u64, u64, f64) {
+/// `countersign demo`, then `days * per_day` requests).
+pub async fn generate(path: &Path, spec: &Spec) -> Generated {
     let started = Instant::now();
     let db = Db::connect(&DatabaseTarget::Sqlite {
         path: path.to_path_buf(),
@@ -156,6 +181,8 @@ pub async fn generate(path: &Path, spec: &Spec) -> (u64, u64, f64) {
         let mut pick = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x0be2);
         let mut opened = 0u64;
         let mut batch = Vec::with_capacity(BATCH);
+        let mut handing_over = std::time::Duration::ZERO;
+        let producing = Instant::now();
         for mut row in demo::simulate(&live, seed, days, per_day, now) {
             if let (Some((target, from)), Some(share)) = (pending, open_share) {
                 if opened < target && is_human(&row.0) && pick.gen_bool(share) {
@@ -165,24 +192,42 @@ pub async fn generate(path: &Path, spec: &Spec) -> (u64, u64, f64) {
             }
             batch.push(row);
             if batch.len() == BATCH {
+                let waiting = Instant::now();
                 sender
                     .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                     .unwrap();
+                handing_over += waiting.elapsed();
             }
         }
+        let simulating = (producing.elapsed() - handing_over).as_secs_f64();
         if !batch.is_empty() {
             sender.send(batch).unwrap();
         }
-        opened
+        (opened, simulating)
     });
     let mut c = SqliteConnectOptions::new()
         .filename(path)
         .synchronous(SqliteSynchronous::Off)
         .pragma("cache_size", "-1048576")
         .pragma("temp_store", "memory")
+        // The simulator's decisions always name a request of the same batch, stored first.
+        .foreign_keys(false)
         .connect()
         .await
         .unwrap();
+    // `COUNTERSIGN_BENCH_KEEP_INDEXES=1` loads with the indexes in place, as the earlier version
+    // did, for a before/after on the same machine.
+    let indexes = if std::env::var_os("COUNTERSIGN_BENCH_KEEP_INDEXES").is_some() {
+        Vec::new()
+    } else {
+        secondary_indexes(&mut c).await
+    };
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX \"{name}\""))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
     let mut n = 0u64;
     let mut in_tx = 0usize;
     let mut tx = c.begin().await.unwrap();
@@ -197,13 +242,24 @@ pub async fn generate(path: &Path, spec: &Spec) -> (u64, u64, f64) {
         }
     }
     tx.commit().await.unwrap();
+    let building = Instant::now();
+    for (_, create) in &indexes {
+        sqlx::query(create).execute(&mut c).await.unwrap();
+    }
+    let indexing = building.elapsed().as_secs_f64();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut c)
         .await
         .unwrap();
     c.close().await.unwrap();
-    let opened = producer.join().unwrap();
-    (n, opened, started.elapsed().as_secs_f64())
+    let (opened, simulating) = producer.join().unwrap();
+    Generated {
+        requests: n,
+        opened,
+        seconds: started.elapsed().as_secs_f64(),
+        simulating,
+        indexing,
+    }
 }
 
 /// The history at `dir`, generated on first use and kept for later runs (a `complete` marker
@@ -214,12 +270,15 @@ pub async fn cached(dir: &Path, spec: &Spec) -> std::path::PathBuf {
     if !done.exists() {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).unwrap();
-        let (n, opened, secs) = generate(&path, spec).await;
+        let g = generate(&path, spec).await;
         println!(
-            "generated {n} requests ({opened} open) in {secs:.1} s ({:.0} rows/s)",
-            n as f64 / secs
+            "generated {} requests ({} open) in {:.1} s ({:.0} rows/s)",
+            g.requests,
+            g.opened,
+            g.seconds,
+            g.requests as f64 / g.seconds
         );
-        std::fs::write(&done, format!("{n} {opened}")).unwrap();
+        std::fs::write(&done, format!("{} {}", g.requests, g.opened)).unwrap();
     }
     path
 }

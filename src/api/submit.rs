@@ -343,26 +343,6 @@ async fn gate_and_store(
     if let Some(reason) = after_fact {
         crate::inbox::after_fact::repo::enqueue(&mut tx, &id, reason, now).await?;
     }
-    append(
-        &mut tx,
-        &Actor::Agent(agent.id.clone()),
-        "request_gated",
-        Some(&id),
-        json!({
-            "after_fact_review": after_fact,
-            "action_type": body.action_type,
-            "tier": evaluation.tier,
-            "status": status,
-            "gate": deciding.map(|g| json!({"key": g.gate_key, "version": g.version})),
-            "matched_rules": matched,
-            "explanation": explanation,
-            "idempotency_key": key,
-            "state_version": 1,
-            "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
-        }),
-        now,
-    )
-    .await?;
     let token = if status == Status::Approved {
         Some(issue_approval_token(&mut tx, &id, &body.payload, now).await?)
     } else {
@@ -392,8 +372,8 @@ async fn gate_and_store(
         tier: evaluation.tier.as_str().to_owned(),
         action_type: body.action_type.clone(),
         gate,
-        matched_rules: matched,
-        explanation,
+        matched_rules: matched.clone(),
+        explanation: explanation.clone(),
         created_at: crate::domain::time::iso_utc(now),
         deadline: request.deadline_at.map(crate::domain::time::iso_utc),
         decision: None,
@@ -417,6 +397,29 @@ async fn gate_and_store(
     .execute(&mut *c)
     .await
     .map(|r| r.rows_affected()))?;
+    // The audit append goes last: on PostgreSQL it holds the chain's lock until commit, and
+    // every writer of the trail waits for it, so the less that follows it, the more
+    // submissions commit per second.
+    append(
+        &mut tx,
+        &Actor::Agent(agent.id.clone()),
+        "request_gated",
+        Some(&id),
+        json!({
+            "after_fact_review": after_fact,
+            "action_type": body.action_type,
+            "tier": evaluation.tier,
+            "status": status,
+            "gate": deciding.map(|g| json!({"key": g.gate_key, "version": g.version})),
+            "matched_rules": matched,
+            "explanation": explanation,
+            "idempotency_key": key,
+            "state_version": 1,
+            "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
+        }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     crate::server::live::publish(state, crate::server::live::LiveEvent::submitted(&id));
     Ok(Stored::Created(code, response))
