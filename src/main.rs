@@ -19,13 +19,19 @@ fn main() -> ExitCode {
 
 /// At most two malloc arenas (glibc's default allows eight per core, one per allocating
 /// thread): measured under the inbox load at 1,000,000 requests, the server's peak resident
-/// memory went from 214 MB to 142 MB with the same throughput. Must run before any thread
-/// starts. See BENCHMARKS.md, "Inbox page under load".
+/// memory went from 214 MB to 142 MB with the same throughput.
+///
+/// The mmap threshold is pinned at glibc's initial 128 KiB. Left dynamic, it rises to the size
+/// of the largest mmapped block freed so far; the first sign-in frees Argon2's 19 MiB of working
+/// memory, so from then on every allocation under 19 MiB came from the arenas and much of it
+/// stayed resident after being freed. Must run before any thread starts. See BENCHMARKS.md,
+/// "Inbox page under load".
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; it is called before other threads exist.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
