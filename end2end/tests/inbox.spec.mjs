@@ -96,6 +96,18 @@ test('screenshots of the inbox at desktop and phone sizes', async ({ page }, inf
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto('/inbox');
   await page.screenshot({ path: `${shots}/inbox-390.png` });
+  // On a phone every section and the user's menu stay on screen (they wrap; nothing scrolls away).
+  const onScreen = [
+    ...(await page.locator('.topbar nav a').all()),
+    page.getByTestId('user-slot'),
+  ];
+  expect(onScreen.length).toBeGreaterThan(3);
+  for (const el of onScreen) {
+    const box = await el.boundingBox();
+    expect(box, await el.textContent()).not.toBeNull();
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width, await el.textContent()).toBeLessThanOrEqual(390);
+  }
 });
 
 test('filters combine in the URL and the next page keeps them', async ({ page }) => {
