@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    configure_malloc();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 /// memory, so from then on every allocation under 19 MiB came from the arenas and much of it
 /// stayed resident after being freed. Must run before any thread starts. See BENCHMARKS.md,
 /// "Inbox page under load".
-fn limit_malloc_arenas() {
+fn configure_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator settings; it is called before other threads exist.
     unsafe {
