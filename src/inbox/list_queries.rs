@@ -62,6 +62,15 @@ macro_rules! bind_all {
     }};
 }
 
+/// The start of a page statement: the view's filter and the instant it is judged at (overdue,
+/// claims), bound in fresh arguments. Each statement binds its own, so each builds its own.
+fn page_filter(q: &ListQuery, me: &str, at: i64) -> (Args, String, String) {
+    let mut args = Args::default();
+    let filter = where_clause(q, me, at, &mut args);
+    let at_arg = args.int(at);
+    (args, filter, at_arg)
+}
+
 /// Which partial index of the open requests serves a view best: one led by the gate or the
 /// agent when the view filters or groups by it (a range of the index instead of all of it),
 /// otherwise the one in arrival order. All hold the same narrow columns, so each covers the
@@ -331,12 +340,10 @@ async fn read_rows(
 async fn count_groups(
     db: &Db,
     q: &ListQuery,
-    me: &str,
-    at: i64,
+    args: Args,
+    filter: &str,
     names: &Names,
 ) -> Result<Vec<(String, i64)>, AppError> {
-    let mut args = Args::default();
-    let filter = where_clause(q, me, at, &mut args);
     // No join: gates and agents are counted by id and named below.
     let from = format!("FROM action_requests r{}", indexed_by(db, open_index(q)));
     let sql = match q.group {
@@ -469,11 +476,9 @@ pub async fn open_requests(
 
     // The counts, reused while nothing changed. A view whose statement carries the current
     // instant (waiting time, deadline, assigned) never matches an earlier one.
-    let count_key = {
-        let mut args = Args::default();
-        let filter = where_clause(q, me, at, &mut args);
-        args.key(&format!("{:?}\u{1}{filter}", q.group))
-    };
+    let mut count_args = Args::default();
+    let count_filter = where_clause(q, me, at, &mut count_args);
+    let count_key = count_args.key(&format!("{:?}\u{1}{count_filter}", q.group));
     let cached = match counts {
         CountSource::Cached(cache, generation) => cache.get(&count_key, generation, Instant::now()),
         CountSource::Fresh => None,
@@ -481,7 +486,7 @@ pub async fn open_requests(
     let groups = match cached {
         Some(reused) => reused,
         None => {
-            let counted = Arc::new(count_groups(db, q, me, at, &names).await?);
+            let counted = Arc::new(count_groups(db, q, count_args, &count_filter, &names).await?);
             if let CountSource::Cached(cache, generation) = counts {
                 cache.put(count_key, generation, Instant::now(), counted.clone());
             }
@@ -491,9 +496,7 @@ pub async fn open_requests(
 
     let mut rows = match (q.sort, q.group) {
         (SortBy::Age, GroupBy::None) => {
-            let mut args = Args::default();
-            let filter = where_clause(q, me, at, &mut args);
-            let at_arg = args.int(at);
+            let (mut args, filter, at_arg) = page_filter(q, me, at);
             let page = oldest_first_page(db, q, None, &filter, &at_arg, limit + 1, &mut args);
             read_rows(db, &page, args, &at_arg, me).await?
         }
@@ -506,9 +509,7 @@ pub async fn open_requests(
                 .iter()
                 .filter(|(v, _)| from.is_none_or(|f| v.as_str() >= f))
             {
-                let mut args = Args::default();
-                let filter = where_clause(q, me, at, &mut args);
-                let at_arg = args.int(at);
+                let (mut args, filter, at_arg) = page_filter(q, me, at);
                 let v = args.text(value);
                 let only = match (q.group, value.is_empty()) {
                     (GroupBy::Gate, true) => "r.gate_id IS NULL".to_owned(),
@@ -529,9 +530,7 @@ pub async fn open_requests(
             rows
         }
         _ => {
-            let mut args = Args::default();
-            let filter = where_clause(q, me, at, &mut args);
-            let at_arg = args.int(at);
+            let (mut args, filter, at_arg) = page_filter(q, me, at);
             let page = sorted_page(db, q, &filter, &at_arg, limit + 1, &mut args);
             read_rows(db, &page, args, &at_arg, me).await?
         }

@@ -100,17 +100,6 @@ async fn requester(tx: &mut Tx, request_id: &str) -> Result<Option<String>, AppE
     Ok(owner.flatten())
 }
 
-/// Serialises concurrent submissions on one request. SQLite already runs one writer at a time.
-async fn lock_request(tx: &mut Tx, request_id: &str) -> Result<(), AppError> {
-    if let Tx::Postgres(t) = tx {
-        sqlx::query("SELECT id FROM action_requests WHERE id = $1 FOR UPDATE")
-            .bind(request_id)
-            .execute(&mut **t)
-            .await?;
-    }
-    Ok(())
-}
-
 fn half_name(h: Half) -> &'static str {
     match h {
         Half::A => "a",
@@ -124,6 +113,8 @@ fn verdict_hash(verdict: &ReviewVerdict) -> String {
 }
 
 /// Records `reviewer`'s half of the current round; when it is the second half, merges the two.
+/// The caller read the request with [`super::lifecycle::current`] in `tx`, which holds its row,
+/// so two halves submitted at once are taken one after the other.
 pub async fn submit(
     tx: &mut Tx,
     state: &AppState,
@@ -133,7 +124,6 @@ pub async fn submit(
     verdict: ReviewVerdict,
     now: i64,
 ) -> Result<Status, AppError> {
-    lock_request(tx, ctx.request_id).await?;
     let rows = halves_tx(tx, ctx.request_id, ctx.round).await?;
     let mine = rows.iter().find(|h| h.reviewer_id == reviewer.id);
     if mine.is_some_and(HalfRow::submitted) {
@@ -497,7 +487,7 @@ pub async fn resolve(
     }
     let now = crate::server::now_ms();
     let mut tx = state.db.begin_write().await?;
-    lock_request(&mut tx, request_id).await?;
+    // `current` holds the request's row until this transaction ends.
     let super::lifecycle::Current {
         status,
         tier,
