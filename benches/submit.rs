@@ -121,6 +121,7 @@ fn refund(n: u64) -> serde_json::Value {
 }
 
 struct Figures {
+    groups: Option<GroupFigures>,
     done: u64,
     errors: u64,
     elapsed: Duration,
@@ -178,6 +179,7 @@ where
         latencies_us.extend(t.await.unwrap());
     }
     Figures {
+        groups: None,
         done: latencies_us.len() as u64,
         errors: errors.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
@@ -242,8 +244,41 @@ async fn submissions(clients: u64, seconds: u64) -> Figures {
         }
     })
     .await;
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     jobs.abort();
-    figures
+    Figures {
+        groups: Some(GroupFigures::from_metrics(&metrics, figures.elapsed)),
+        ..figures
+    }
+}
+
+/// How the server grouped the submissions into commits, from its `/metrics`.
+struct GroupFigures {
+    groups: f64,
+    grouped: f64,
+    busy_seconds: f64,
+    elapsed: Duration,
+}
+
+impl GroupFigures {
+    fn from_metrics(text: &str, elapsed: Duration) -> GroupFigures {
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        GroupFigures {
+            groups: value("countersign_submission_groups_total"),
+            grouped: value("countersign_submissions_grouped_total"),
+            busy_seconds: value("countersign_submission_writer_busy_seconds_total"),
+            elapsed,
+        }
+    }
 }
 
 async fn bare_inserts(clients: u64, seconds: u64) -> Figures {
@@ -327,6 +362,7 @@ fn main() {
     rt.block_on(async {
         drop_pg_databases(0).await;
         let empty = || Figures {
+            groups: None,
             done: 0,
             errors: 0,
             elapsed: Duration::from_secs(1),
@@ -363,6 +399,15 @@ fn main() {
             http.percentile_ms(0.99),
             http.errors
         );
+        if let Some(g) = &http.groups {
+            println!(
+                "  group commits:           {:>8.0}    {:.1} submissions each on average, {:.2} ms each; writer busy {:.0}% of the time",
+                g.groups,
+                g.grouped / g.groups.max(1.0),
+                g.busy_seconds * 1000.0 / g.groups.max(1.0),
+                100.0 * g.busy_seconds / g.elapsed.as_secs_f64()
+            );
+        }
         println!(
             "  ratio to the limit:      {:>8.2}   (target: at least 2,000/s with p99 under 50 ms)",
             http.per_second() / limit.per_second()

@@ -697,6 +697,141 @@ on_both_engines!(
     a_revision_or_withdrawal_racing_a_decision_never_both_succeed
 );
 
+/// Runs `submissions` while another transaction holds the audit trail (and on SQLite the single
+/// writer) for half a second, so they queue and are written as one group, not one by one.
+async fn while_the_trail_is_held<T>(
+    api: &Api,
+    submissions: impl std::future::Future<Output = T>,
+) -> T {
+    let mut hold = api.server.db.db.begin_write().await.unwrap();
+    countersign::audit::repo::lock_chain(&mut hold)
+        .await
+        .unwrap();
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        hold.commit().await.unwrap();
+    };
+    tokio::join!(submissions, release).0
+}
+
+/// Submissions arriving together share group commits: each still gets its own answer, a key
+/// used twice in one group stores one request, and a write that fails inside a group fails alone.
+async fn concurrent_submissions_share_commits_and_keep_their_answers(engine: Engine) {
+    let Some(api) = Api::start(engine).await else {
+        return;
+    };
+    // Every key twice with one body, and the first four keys once more with another body.
+    let mut sent = Vec::new();
+    for n in 0..16 {
+        sent.push((format!("group-{n}"), refund("42.00")));
+        sent.push((format!("group-{n}"), refund("42.00")));
+        if n < 4 {
+            sent.push((format!("group-{n}"), refund("43.00")));
+        }
+    }
+    let answers = while_the_trail_is_held(
+        &api,
+        futures::future::join_all(sent.iter().map(|(k, b)| api.submit(k, b))),
+    )
+    .await;
+    for n in 0..16 {
+        let key = format!("group-{n}");
+        let stored: Vec<(String, String)> = on_db!(&api.server.db.db, |p| sqlx::query_as(
+            "SELECT id, title FROM action_requests WHERE idempotency_key = $1"
+        )
+        .bind(&key)
+        .fetch_all(p)
+        .await
+        .unwrap());
+        assert_eq!(stored.len(), 1, "{key}: {stored:?}");
+        let (id, title) = &stored[0];
+        for ((k, body), (status, answer, _)) in sent.iter().zip(&answers) {
+            if *k != key {
+                continue;
+            }
+            if body["title"] == title.as_str() {
+                assert_eq!(
+                    (*status, answer["id"].as_str()),
+                    (201, Some(id.as_str())),
+                    "{key}"
+                );
+            } else {
+                assert_eq!(*status, 422, "{key}: {answer}");
+            }
+        }
+    }
+    let gated = common::count(
+        &api.server.db.db,
+        "audit_events e JOIN action_requests r ON r.id = e.request_id \
+         WHERE e.event_type = 'request_gated' AND r.idempotency_key LIKE 'group-%'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        gated,
+        api.count("action_requests WHERE idempotency_key LIKE 'group-%'")
+            .await
+    );
+
+    // A write that fails (a trigger refuses one title) inside a group of good ones: the others
+    // are stored and answered, the failed one leaves nothing behind, and the chain still holds.
+    let poison = match engine {
+        Engine::Sqlite => vec![
+            "CREATE TRIGGER poison BEFORE INSERT ON action_requests WHEN NEW.title = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        ],
+        Engine::Postgres => vec![
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.title = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER poison BEFORE INSERT ON action_requests \
+             FOR EACH ROW EXECUTE FUNCTION poison()",
+        ],
+    };
+    for sql in poison {
+        on_db!(&api.server.db.db, |p| sqlx::query(sql)
+            .execute(p)
+            .await
+            .map(|_| ())
+            .unwrap());
+    }
+    let mut poisoned = refund("42.00");
+    poisoned["title"] = json!("poison");
+    let mut batch: Vec<(String, Value)> = (0..12)
+        .map(|n| (format!("good-{n}"), refund("42.00")))
+        .collect();
+    batch.insert(6, ("bad".into(), poisoned));
+    let answers = while_the_trail_is_held(
+        &api,
+        futures::future::join_all(batch.iter().map(|(k, b)| api.submit(k, b))),
+    )
+    .await;
+    for ((key, _), (status, answer, _)) in batch.iter().zip(&answers) {
+        let expected = if key == "bad" { 500 } else { 201 };
+        assert_eq!(*status, expected, "{key}: {answer}");
+    }
+    assert_eq!(
+        api.count("action_requests WHERE idempotency_key LIKE 'good-%'")
+            .await,
+        12
+    );
+    assert_eq!(
+        api.count("idempotency_keys WHERE idempotency_key = 'bad'")
+            .await,
+        0
+    );
+    let verified = countersign::audit::verify::verify_trail(
+        &api.server.db.db,
+        &api.server.state.audit_key.public_hex(),
+    )
+    .await;
+    assert!(verified.is_ok(), "{verified:?}");
+    api.server.stop().await;
+}
+on_both_engines!(
+    group_commit,
+    concurrent_submissions_share_commits_and_keep_their_answers
+);
+
 async fn bad_input_gets_a_problem_naming_the_field_and_stores_nothing(engine: Engine) {
     let Some(api) = Api::start(engine).await else {
         return;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod checkpoint;
 pub mod client;
+pub mod group_commit;
 pub mod openapi;
 pub mod problem;
 pub mod submit;

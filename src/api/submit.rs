@@ -12,11 +12,11 @@ use super::auth::Agent;
 use super::checkpoint::{self, ValidCheckpoint, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY};
 use super::problem::Problem;
 use super::view;
-use crate::audit::repo::{append, Actor};
+use crate::audit::repo::{append_after, Actor, ChainHead};
 use crate::domain::policy::Facts;
 use crate::domain::status::Status;
 use crate::domain::tier::Tier;
-use crate::requests::lifecycle::{canonical_json, enqueue_webhook, issue_approval_token};
+use crate::requests::lifecycle::{canonical_json, enqueue_webhook, store_approval_token};
 use crate::requests::repo::{self as requests, sha256_hex, NewActionRequest};
 use crate::server::db::Tx;
 use crate::server::{ids, now_ms, AppState};
@@ -67,12 +67,16 @@ fn stored_response(status: i64, body: String, replayed: bool) -> Response {
 enum Claim {
     Ours,
     Replay(i64, String),
+    /// The key is in use with another body, or by a submission still in flight.
+    Refused(Problem),
 }
 
-/// What a submission came to: stored now, or the stored answer to an earlier one.
-enum Stored {
+/// What a submission came to: stored now, the stored answer to an earlier one, or refused
+/// because of its key (nothing written).
+pub(super) enum Stored {
     Created(i64, String),
     Replay(i64, String),
+    Refused(Problem),
 }
 
 /// (body hash, response status, response body, claimed at) of a key used before.
@@ -94,25 +98,27 @@ fn judge(earlier: KeyRow, body_hash: &str, now: i64) -> Result<Result<Claim, i64
 const KEY_ROW: &str = "SELECT body_sha256, response_status, response_body, claimed_at \
      FROM idempotency_keys WHERE agent_id = $1 AND idempotency_key = $2";
 
-/// Claims the key inside the submission's own write transaction, so the claim, the request and
-/// the stored response commit together or not at all (a crash leaves nothing to clean up). On
+/// The status of a stored submission's response.
+const CREATED: i64 = 201;
+
+/// Claims the key, with the response, inside the submission's own write transaction, so the
+/// claim, the request and the stored response commit together or not at all (a crash leaves nothing to clean up). On
 /// PostgreSQL a concurrent duplicate's insert waits for the first transaction, then finds its
 /// committed row and gets the stored response; on SQLite writers take turns anyway.
-async fn claim(
-    tx: &mut Tx,
-    agent: &Agent,
-    key: &str,
-    body_hash: &str,
-    now: i64,
-) -> Result<Claim, Problem> {
+async fn claim(tx: &mut Tx, new: &Prepared) -> Result<Claim, sqlx::Error> {
+    let (agent, key, body_hash, now) = (&new.agent, &new.key, &new.body_hash, new.now);
     let inserted = on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, idempotency_key) DO NOTHING"
+        "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at, \
+         response_status, response_body, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (agent_id, idempotency_key) DO NOTHING"
     )
     .bind(&agent.id)
     .bind(key)
     .bind(body_hash)
     .bind(now)
+    .bind(CREATED)
+    .bind(&new.response)
+    .bind(&new.request.id)
     .execute(&mut *c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -124,20 +130,25 @@ async fn claim(
         .bind(key)
         .fetch_one(&mut *c)
         .await)?;
-    let claimed_at = match judge(earlier, body_hash, now)? {
-        Ok(claim) => return Ok(claim),
-        Err(claimed_at) => claimed_at,
+    let claimed_at = match judge(earlier, body_hash, now) {
+        Err(refusal) => return Ok(Claim::Refused(refusal)),
+        Ok(Ok(claim)) => return Ok(claim),
+        Ok(Err(claimed_at)) => claimed_at,
     };
     // A claim left by a request that died before this version stored claims with the request.
     let taken = on_tx!(tx, |c| {
         sqlx::query(
-        "UPDATE idempotency_keys SET claimed_at = $4 WHERE agent_id = $1 AND idempotency_key = $2 \
-         AND claimed_at = $3 AND response_status IS NULL"
+        "UPDATE idempotency_keys SET claimed_at = $4, response_status = $5, response_body = $6, \
+         request_id = $7 WHERE agent_id = $1 AND idempotency_key = $2 AND claimed_at = $3 \
+         AND response_status IS NULL"
     )
     .bind(&agent.id)
     .bind(key)
     .bind(claimed_at)
     .bind(now)
+    .bind(CREATED)
+    .bind(&new.response)
+    .bind(&new.request.id)
     .execute(&mut *c)
     .await
     .map(|r| r.rows_affected())
@@ -145,7 +156,7 @@ async fn claim(
     if taken == 1 {
         Ok(Claim::Ours)
     } else {
-        Err(Problem::idempotency_in_flight())
+        Ok(Claim::Refused(Problem::idempotency_in_flight()))
     }
 }
 
@@ -194,7 +205,7 @@ pub async fn submit(
             Ok(stored_response(status, body, false))
         }
         Ok(Stored::Replay(status, body)) => Ok(stored_response(status, body, true)),
-        Err(p) => Err(p),
+        Ok(Stored::Refused(p)) | Err(p) => Err(p),
     }
 }
 
@@ -334,27 +345,8 @@ async fn gate_and_store(
         &id,
         settings.map_or(0.0, |s| s.auto_sample_rate),
     );
-    let mut tx = state.db.begin_write().await?;
-    match claim(&mut tx, agent, key, body_hash, now).await? {
-        Claim::Replay(status, body) => return Ok(Stored::Replay(status, body)),
-        Claim::Ours => {}
-    }
-    requests::insert(&mut tx, &request).await?;
-    if let Some(reason) = after_fact {
-        crate::inbox::after_fact::repo::enqueue(&mut tx, &id, reason, now).await?;
-    }
-    let token = if status == Status::Approved {
-        Some(issue_approval_token(&mut tx, &id, &body.payload, now).await?)
-    } else {
-        None
-    };
-    if status != Status::Pending {
-        enqueue_webhook(&mut tx, &id, body.callback_url.as_deref(), now).await?;
-    } else {
-        crate::notify::events::submitted(&mut tx, state, &id, now).await?;
-    }
-    // The response is built from what was just stored and saved with it in one transaction, so
-    // a retry after a crash finds either nothing (and starts again) or exactly this answer.
+    // The response is built from what is stored and saved with it in one transaction, so a
+    // retry after a crash finds either nothing (and starts again) or exactly this answer.
     let gate = deciding.and_then(|g| {
         live.policy
             .gate_definitions()
@@ -365,6 +357,8 @@ async fn gate_and_store(
                 version: v,
             })
     });
+    let approval_token =
+        (status == Status::Approved).then(crate::requests::lifecycle::new_approval_token);
     let view = view::ActionView {
         status_url: format!("/api/v1/actions/{id}"),
         id: id.clone(),
@@ -377,50 +371,108 @@ async fn gate_and_store(
         created_at: crate::domain::time::iso_utc(now),
         deadline: request.deadline_at.map(crate::domain::time::iso_utc),
         decision: None,
-        approved_payload: token.as_ref().map(|_| body.payload.clone()),
-        approved_payload_sha256: token
+        approved_payload: approval_token.as_ref().map(|_| body.payload.clone()),
+        approved_payload_sha256: approval_token
             .as_ref()
             .map(|_| crate::requests::lifecycle::payload_sha256(&body.payload)),
-        approval_token: token,
+        approval_token: approval_token.clone(),
     };
     let response = serde_json::to_string(&view).unwrap_or_default();
-    let code: i64 = 201;
-    on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4, request_id = $5 \
-         WHERE agent_id = $1 AND idempotency_key = $2"
-    )
-    .bind(&agent.id)
-    .bind(key)
-    .bind(code)
-    .bind(&response)
-    .bind(&id)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    // The audit append goes last: on PostgreSQL it holds the chain's lock until commit, and
-    // every writer of the trail waits for it, so the less that follows it, the more
-    // submissions commit per second.
-    append(
-        &mut tx,
-        &Actor::Agent(agent.id.clone()),
-        "request_gated",
-        Some(&id),
-        json!({
-            "after_fact_review": after_fact,
-            "action_type": body.action_type,
-            "tier": evaluation.tier,
-            "status": status,
-            "gate": deciding.map(|g| json!({"key": g.gate_key, "version": g.version})),
-            "matched_rules": matched,
-            "explanation": explanation,
-            "idempotency_key": key,
-            "state_version": 1,
-            "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
-        }),
+    let audit_detail = json!({
+        "after_fact_review": after_fact,
+        "action_type": body.action_type,
+        "tier": evaluation.tier,
+        "status": status,
+        "gate": deciding.map(|g| json!({"key": g.gate_key, "version": g.version})),
+        "matched_rules": matched,
+        "explanation": explanation,
+        "idempotency_key": key,
+        "state_version": 1,
+        "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
+    });
+    let prepared = Prepared {
+        agent: agent.clone(),
+        key: key.to_owned(),
+        body_hash: body_hash.to_owned(),
+        request,
+        status,
+        after_fact,
+        payload: body.payload,
+        approval_token,
+        response,
+        audit_detail,
         now,
-    )
-    .await?;
-    tx.commit().await?;
-    crate::server::live::publish(state, crate::server::live::LiveEvent::submitted(&id));
-    Ok(Stored::Created(code, response))
+    };
+    super::group_commit::store(state, prepared).await
+}
+
+/// A gated submission, ready to be written: everything it stores, decided before its write
+/// transaction, so the transaction holds SQLite's single writer (or the audit chain's lock on
+/// PostgreSQL) for its statements only, and several can share one commit
+/// ([`group_commit`](super::group_commit)).
+pub(super) struct Prepared {
+    agent: Agent,
+    key: String,
+    body_hash: String,
+    request: NewActionRequest,
+    status: Status,
+    after_fact: Option<crate::domain::after_fact::QueueReason>,
+    payload: serde_json::Value,
+    /// Issued when the request is approved at once; stored with the request.
+    approval_token: Option<String>,
+    /// The answer, stored with the key.
+    response: String,
+    audit_detail: serde_json::Value,
+    now: i64,
+}
+
+impl Prepared {
+    pub(super) fn request_id(&self) -> &str {
+        &self.request.id
+    }
+
+    /// Writes the submission in `tx`: claims the key with the response, stores the request,
+    /// its outbox entries and the audit event. An error leaves `tx` to be rolled back; a
+    /// refusal because of the key (`Stored::Refused`, `Stored::Replay`) has written nothing.
+    /// `chain` is the audit trail's last event as this transaction knows it (see
+    /// [`append_after`]): nothing else in a submission writes to the trail.
+    pub(super) async fn store(
+        &self,
+        tx: &mut Tx,
+        state: &AppState,
+        chain: &mut ChainHead,
+    ) -> Result<Stored, Problem> {
+        let (id, now) = (&self.request.id, self.now);
+        match claim(tx, self).await? {
+            Claim::Replay(status, body) => return Ok(Stored::Replay(status, body)),
+            Claim::Refused(problem) => return Ok(Stored::Refused(problem)),
+            Claim::Ours => {}
+        }
+        requests::insert(tx, &self.request).await?;
+        if let Some(reason) = self.after_fact {
+            crate::inbox::after_fact::repo::enqueue(tx, id, reason, now).await?;
+        }
+        if let Some(token) = &self.approval_token {
+            store_approval_token(tx, token, id, &self.payload, now).await?;
+        }
+        if self.status != Status::Pending {
+            enqueue_webhook(tx, id, self.request.callback_url.as_deref(), now).await?;
+        } else {
+            crate::notify::events::submitted(tx, state, id, now).await?;
+        }
+        // The audit append goes last: on PostgreSQL it holds the chain's lock until commit, and
+        // every writer of the trail waits for it, so the less that follows it, the more
+        // submissions commit per second.
+        append_after(
+            tx,
+            chain,
+            &Actor::Agent(self.agent.id.clone()),
+            "request_gated",
+            Some(id),
+            self.audit_detail.clone(),
+            now,
+        )
+        .await?;
+        Ok(Stored::Created(CREATED, self.response.clone()))
+    }
 }

@@ -50,13 +50,37 @@ pub async fn append(
     detail: serde_json::Value,
     at: i64,
 ) -> Result<i64, sqlx::Error> {
-    lock_chain(tx).await?;
+    append_after(tx, &mut None, actor, event_type, request_id, detail, at).await
+}
+
+/// The chain's last event, (seq, hash), as a transaction that appends several events knows it.
+pub type ChainHead = Option<(i64, String)>;
+
+/// [`append`], for a transaction that appends several events and nothing else writes to the
+/// trail in between: `head` is read once (when `None`) and then kept up to date here, which
+/// saves a read per event. The transaction must hold the chain ([`lock_chain`]) throughout.
+pub async fn append_after(
+    tx: &mut Tx,
+    head: &mut ChainHead,
+    actor: &Actor,
+    event_type: &str,
+    request_id: Option<&str>,
+    detail: serde_json::Value,
+    at: i64,
+) -> Result<i64, sqlx::Error> {
+    if head.is_none() {
+        lock_chain(tx).await?;
+    }
     let (actor_kind, actor_id) = actor.kind_and_id();
     on_tx!(tx, |c| {
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *c)
-                .await?;
+        let last = match head.take() {
+            Some(known) => Some(known),
+            None => {
+                sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *c)
+                    .await?
+            }
+        };
         let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
         let body = EventBody {
             seq: prev_seq + 1,
@@ -83,6 +107,7 @@ pub async fn append(
         .bind(&hash)
         .execute(&mut *c)
         .await?;
+        *head = Some((body.seq, hash));
         Ok(body.seq)
     })
 }

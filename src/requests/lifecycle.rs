@@ -47,23 +47,40 @@ pub async fn issue_approval_token(
     payload: &Value,
     at: i64,
 ) -> Result<String, sqlx::Error> {
+    let token = new_approval_token();
+    store_approval_token(tx, &token, request_id, payload, at).await?;
+    Ok(token)
+}
+
+/// A fresh approval token (256 random bits); it means nothing until it is stored.
+pub fn new_approval_token() -> String {
     use base64::Engine as _;
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!(
+    format!(
         "cst_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
+    )
+}
+
+/// Stores `token` as the single-use approval token for `request_id`, bound to `payload`.
+pub async fn store_approval_token(
+    tx: &mut Tx,
+    token: &str,
+    request_id: &str,
+    payload: &Value,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     on_tx!(tx, |c| {
         sqlx::query("INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at) VALUES ($1, $2, $3, $4)")
-            .bind(&token)
+            .bind(token)
             .bind(request_id)
             .bind(payload_sha256(payload))
             .bind(at)
             .execute(&mut *c)
             .await?;
-        Ok(token)
+        Ok(())
     })
 }
 

@@ -126,6 +126,7 @@ fn label(value: &str) -> String {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.http_metrics.render(&mut out);
+    state.submissions.render_metrics(&mut out);
     let gauges = async {
         let pending: Vec<(String, i64)> = on_db!(&state.db, |p| sqlx::query_as(
             "SELECT COALESCE(g.key, '(none)'), COUNT(*) FROM action_requests r \

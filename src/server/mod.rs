@@ -36,6 +36,8 @@ pub struct AppState {
     pub live: live::LiveHub,
     /// The inbox's per-group counts until the open requests change.
     pub inbox_counts: Arc<crate::inbox::count_cache::CountCache>,
+    /// Agent submissions waiting for their group commit.
+    pub submissions: Arc<crate::api::group_commit::SubmissionQueue>,
     /// Set once when the process begins a graceful shutdown.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -62,6 +64,7 @@ impl AppState {
             http_metrics: Arc::default(),
             live: live::LiveHub::default(),
             inbox_counts: Arc::default(),
+            submissions: Arc::default(),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
