@@ -365,6 +365,58 @@ on_both_engines!(
     log_and_sampled_auto_are_queued_judged_and_counted
 );
 
+/// Two reviewers judging the same items at the same moment: each item is judged once, by one of
+/// them, and the other is told it was already judged (the judgement is a conditional update,
+/// which PostgreSQL re-checks after waiting for the first one's row lock).
+async fn simultaneous_judgements_record_one_verdict(engine: Engine) {
+    use countersign::accounts::{CurrentUser, Role};
+    use countersign::domain::after_fact::Judgement;
+    use countersign::inbox::after_fact::repo::judge;
+    let Some((server, token)) = start(engine).await else {
+        return;
+    };
+    let db = server.db.db.clone();
+    let reviewer = |id: &str, name: &str| CurrentUser {
+        id: format!("usr_{id}"),
+        email: format!("{id}@example.com"),
+        display_name: name.into(),
+        roles: vec![Role::Reviewer],
+    };
+    let (dana, sofia) = (
+        reviewer("dana", "Dana Whitfield"),
+        reviewer("sofia", "Sofia"),
+    );
+    for n in 0..8 {
+        let logged =
+            id_of(&refund(&server, &token, &format!("race-{n}"), "500.00", json!({})).await);
+        let picks = [logged.clone()];
+        let (first, second) = tokio::join!(
+            judge(&server.state, &dana, &picks, Judgement::Fine, None),
+            judge(&server.state, &sofia, &picks, Judgement::Fine, None)
+        );
+        let accepted = [&first, &second].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(accepted, 1, "{logged}: {first:?} / {second:?}");
+        for refused in [first, second].into_iter().filter_map(Result::err) {
+            assert!(
+                matches!(&refused, countersign::error::AppError::Conflict(m) if m.contains("already judged")),
+                "{logged}: {refused:?}"
+            );
+        }
+        let events = count(
+            &db,
+            "audit_events WHERE event_type = 'after_fact_reviewed' AND request_id = $1",
+            &[&logged],
+        )
+        .await;
+        assert_eq!(events, 1, "{logged}");
+    }
+    server.stop().await;
+}
+on_both_engines!(
+    simultaneous_judgements,
+    simultaneous_judgements_record_one_verdict
+);
+
 async fn decisions_on(db: &Db, id: &str) -> i64 {
     count(db, "decisions WHERE request_id = $1", &[id]).await
 }

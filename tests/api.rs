@@ -698,7 +698,8 @@ on_both_engines!(
 );
 
 /// Runs `submissions` while another transaction holds the audit trail (and on SQLite the single
-/// writer) for half a second, so they queue and are written as one group, not one by one.
+/// writer) for half a second, so they all wait: on SQLite they queue and are written as one
+/// group; on PostgreSQL their transactions all wait for the chain's lock.
 async fn while_the_trail_is_held<T>(
     api: &Api,
     submissions: impl std::future::Future<Output = T>,
@@ -714,8 +715,8 @@ async fn while_the_trail_is_held<T>(
     tokio::join!(submissions, release).0
 }
 
-/// Submissions arriving together share group commits: each still gets its own answer, a key
-/// used twice in one group stores one request, and a write that fails inside a group fails alone.
+/// Submissions arriving together (on SQLite, in one group commit): each still gets its own
+/// answer, a key used twice stores one request, and a write that fails fails alone.
 async fn concurrent_submissions_share_commits_and_keep_their_answers(engine: Engine) {
     let Some(api) = Api::start(engine).await else {
         return;
