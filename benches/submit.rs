@@ -399,7 +399,7 @@ fn main() {
             http.percentile_ms(0.99),
             http.errors
         );
-        if let Some(g) = &http.groups {
+        if let Some(g) = http.groups.as_ref().filter(|g| g.groups > 0.0) {
             println!(
                 "  group commits:           {:>8.0}    {:.1} submissions each on average, {:.2} ms each; writer busy {:.0}% of the time",
                 g.groups,
