@@ -194,12 +194,43 @@ async fn auditors_filter_follow_a_request_and_take_evidence_away(engine: Engine)
     assert_eq!(events[1]["event_type"], "request_viewed");
     assert_eq!(events[2]["event_type"], "request_claimed");
     assert_eq!(events[1]["hash"].as_str().unwrap().len(), 64);
+    // An event whose detail holds every kind of character JSON must escape.
+    let mut tx = db.begin_write().await.unwrap();
+    countersign::audit::repo::append(
+        &mut tx,
+        &countersign::audit::repo::Actor::System,
+        "escaping_checked",
+        None,
+        serde_json::json!({"text": "tab\t nl\n cr\r ctl\u{1} del\u{7f} \"q\" back\\ slash/ é 🎉 \u{2028}"}),
+        countersign::server::now_ms(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     let total: i64 = common::count(&db, "audit_events", &[]).await;
     let (_, everything) = get_text(&ines, server.url("/audit/export.jsonl")).await;
     assert!(
         everything.lines().count() as i64 >= total,
         "an unfiltered export streams all {total} events across pages"
     );
+    // Line for line the same values as the events read as rows (on SQLite the database writes
+    // the lines itself), in order.
+    let rows = countersign::audit::queries::events_after(
+        &db,
+        &countersign::audit::queries::EventQuery::default(),
+        0,
+        i64::MAX,
+    )
+    .await
+    .unwrap();
+    let exported: Vec<serde_json::Value> = everything
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(exported.len() <= rows.len());
+    for (line, row) in exported.iter().zip(&rows) {
+        assert_eq!(line, &serde_json::to_value(row).unwrap());
+    }
     let exports = common::count(
         &db,
         "audit_events WHERE event_type = 'audit_exported' AND actor_id = 'usr_ines'",

@@ -84,27 +84,60 @@ pub(super) async fn record_export(
     result.map_err(|e| Refusal::Internal(crate::error::internal(e).to_string()))
 }
 
-/// A stream of encoded chunks: each page of matching events, oldest first, through `encode`.
-/// A separate task reads the next pages while the current one is encoded and sent (at most
-/// two pages wait, so memory stays flat); it stops when the client goes away.
+/// How an export encodes its events.
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// The next page of matching events after `after`, encoded: `(bytes, last sequence number,
+/// events read)`. JSON Lines on SQLite come ready-made from the database
+/// ([`super::queries::jsonl_after_sqlite`]); everything else is read as rows and encoded here.
+async fn encoded_page(
+    db: &Db,
+    q: &EventQuery,
+    after: i64,
+    format: Format,
+) -> Result<(Vec<u8>, Option<i64>, i64), sqlx::Error> {
+    if let (Format::Jsonl, Db::Sqlite(pool)) = (format, db) {
+        let page = super::queries::jsonl_after_sqlite(pool, q, after, CHUNK).await?;
+        return Ok(match page {
+            Some((mut lines, last, count)) => {
+                lines.push('\n');
+                (lines.into_bytes(), Some(last), count)
+            }
+            None => (Vec::new(), None, 0),
+        });
+    }
+    let events = events_after(db, q, after, CHUNK).await?;
+    let bytes = match format {
+        Format::Csv => encode_csv(&events),
+        Format::Jsonl => encode_jsonl(&events),
+    };
+    Ok((bytes, events.last().map(|e| e.seq), events.len() as i64))
+}
+
+/// A stream of encoded chunks: each page of matching events, oldest first. A separate task
+/// reads and encodes the next pages while the current one is sent (at most two pages wait, so
+/// memory stays flat); it stops when the client goes away.
 pub(super) fn event_stream(
     db: Db,
     q: EventQuery,
     header: Option<Vec<u8>>,
-    encode: fn(&[FullEvent]) -> Vec<u8>,
+    format: Format,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<FullEvent>, sqlx::Error>>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, sqlx::Error>>(2);
     tokio::spawn(async move {
         let mut after = 0_i64;
         loop {
-            let page = events_after(&db, &q, after, CHUNK).await;
-            let last = match &page {
-                Ok(events) => events.last().map(|e| e.seq),
-                Err(_) => None,
+            let (page, last, full) = match encoded_page(&db, &q, after, format).await {
+                Ok((bytes, last, count)) => (Ok(bytes), last, count == CHUNK),
+                Err(e) => (Err(e), None, false),
             };
-            let full = matches!(&page, Ok(events) if events.len() as i64 == CHUNK);
             let failed = page.is_err();
-            if tx.send(page).await.is_err() || failed || !full {
+            let empty = matches!(&page, Ok(bytes) if bytes.is_empty());
+            if (!empty && tx.send(page).await.is_err()) || failed || !full {
                 break;
             }
             after = last.unwrap_or(after);
@@ -112,9 +145,8 @@ pub(super) fn event_stream(
     });
     let first = futures::stream::iter(header.map(|h| Ok(Bytes::from(h))));
     let pages = futures::stream::unfold(rx, move |mut rx| async move {
-        let page = rx.recv().await?;
-        let chunk = match page {
-            Ok(events) => Ok(Bytes::from(encode(&events))),
+        let chunk = match rx.recv().await? {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
             Err(e) => {
                 tracing::error!("audit export stopped: {e}");
                 Err(std::io::Error::other("the export could not be completed"))
@@ -216,7 +248,7 @@ async fn csv_export(
         state.db.clone(),
         q,
         Some(csv_header()),
-        encode_csv,
+        Format::Csv,
     ));
     attachment(&file_name("csv"), "text/csv; charset=utf-8", body)
 }
@@ -237,6 +269,6 @@ async fn jsonl_export(
     if let Err(r) = record_export(&state.db, &user, "jsonl", &filter).await {
         return r.into_response();
     }
-    let body = Body::from_stream(event_stream(state.db.clone(), q, None, encode_jsonl));
+    let body = Body::from_stream(event_stream(state.db.clone(), q, None, Format::Jsonl));
     attachment(&file_name("jsonl"), "application/x-ndjson", body)
 }
