@@ -795,6 +795,25 @@ async fn events_reach_people_and_channels_as_they_chose(engine: Engine) {
     assert_eq!(r["status"], "pending", "{r}");
     let id = r["id"].as_str().unwrap().to_owned();
     let link = format!("{}/inbox/{id}", server.base);
+    // Ravi's digest item was written from the submission, not read back from the stored
+    // request; it says what the stored request reads back as.
+    let held: String = on_db!(&db, |p| sqlx::query_scalar(
+        "SELECT summary FROM digest_items WHERE user_id = 'usr_ravi' AND request_id = $1"
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    let mut tx = db.begin_write().await.unwrap();
+    let mut read_back = countersign::notify::outbox::summary_of(&mut tx, &id)
+        .await
+        .unwrap();
+    drop(tx);
+    read_back.payload = Value::Null;
+    assert_eq!(
+        serde_json::from_str::<Value>(&held).unwrap(),
+        serde_json::to_value(&read_back).unwrap()
+    );
 
     wait_for("review emails", async || {
         recipients(&mails(&sink, "Review needed")).len() >= 2

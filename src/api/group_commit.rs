@@ -1,4 +1,4 @@
-//! Group commit for agent submissions on SQLite.
+//! Group commit for agent submissions, on both engines.
 //!
 //! A submission's write is small, but its commit is not: with `synchronous = FULL` it is an
 //! fsync of the WAL plus every page the write touched (the request's row and its indexes, the
@@ -8,31 +8,41 @@
 //! commit, so an acknowledged submission is as durable as before, and the audit chain stays one
 //! gapless sequence in commit order.
 //!
-//! The writer runs on a thread of its own with a connection of its own. Each of its statements
-//! is a round trip to the connection's worker thread; on the runtime shared with the HTTP
-//! handlers every answer waited in line behind them, and the pool's connections were busy with
-//! their reads. A group's statements run one after another under the single writer, so each of
-//! those waits was paid once per statement by every submission in the group.
+//! A group is written with one statement per table, not one per submission
+//! ([`store_all`], [`crate::server::rows`]): every statement is a round trip (to SQLite's worker
+//! thread, or to PostgreSQL), and a fresh run of the statement.
 //!
-//! PostgreSQL is left to write submissions in concurrent transactions of their own: it has no
-//! single writer, it groups commits in its WAL by itself, and one writer task there measured
-//! slower than concurrent transactions (BENCHMARKS.md, "Agent submissions over HTTP").
+//! The writer runs on a thread of its own with a connection of its own. On the runtime shared
+//! with the HTTP handlers every answer to its statements waited in line behind them, and the
+//! pool's connections were busy with their reads.
+//!
+//! PostgreSQL has no single writer, but every submission appends to the audit chain, whose
+//! lock serialises them anyway; there the group's gain is fewer round trips and commits per
+//! submission (BENCHMARKS.md, "Group commit"). Several server processes each run a writer.
 //!
 //! When any write in a group fails, the group's transaction is rolled back and each submission
 //! is written again in a transaction of its own, so one failure never takes the others with it.
 
 use super::problem::Problem;
-use super::submit::{Prepared, Stored};
+use super::submit::{store_all, Prepared, Stored};
 use crate::server::{AppState, Db};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most submissions one commit takes. Under a steady load the group is what queued during
 /// the previous commit, which stays well below this.
 const MAX_GROUP: usize = 64;
+
+/// Prepared statements the writer's connection keeps: each of the group's tables for each group
+/// size (see [`crate::server::rows`]).
+const WRITER_STATEMENTS: usize = 8 * MAX_GROUP;
+
+/// The SQLite writer's page cache, in KiB (SQLite's default is 2 MiB). Measured: with the
+/// default, a group's inserts took twice as long, re-reading index pages from the WAL.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
 /// Submissions waiting for the writer at most; beyond it a submission waits to be queued.
 const QUEUE_CAPACITY: usize = 1024;
@@ -80,24 +90,17 @@ impl SubmissionQueue {
 /// committed.
 pub(super) async fn store(state: &AppState, prepared: Prepared) -> Result<Stored, Problem> {
     let id = prepared.request_id().to_owned();
-    let stored = match &state.db {
-        Db::Sqlite(pool) => in_next_group(state, pool, prepared).await,
-        Db::Postgres(_) => alone(&state.db, state, &prepared).await,
-    };
+    let stored = in_next_group(state, prepared).await;
     if let Ok(Stored::Created(..)) = &stored {
         crate::server::live::publish(state, crate::server::live::LiveEvent::submitted(&id));
     }
     stored
 }
 
-async fn in_next_group(
-    state: &AppState,
-    pool: &sqlx::SqlitePool,
-    prepared: Prepared,
-) -> Result<Stored, Problem> {
+async fn in_next_group(state: &AppState, prepared: Prepared) -> Result<Stored, Problem> {
     let sender = state.submissions.sender.get_or_init(|| {
         let (sender, queue) = mpsc::channel(QUEUE_CAPACITY);
-        spawn_writer_thread(queue, pool.connect_options());
+        spawn_writer_thread(queue, state.db.clone());
         sender
     });
     let (answer, answered) = oneshot::channel();
@@ -119,12 +122,9 @@ async fn in_next_group(
     }
 }
 
-/// The SQLite writer runs on its own thread with its own connection: waiting for one of the
-/// pool's, which the HTTP handlers' reads keep busy, held up every group.
-fn spawn_writer_thread(
-    queue: mpsc::Receiver<Queued>,
-    options: Arc<sqlx::sqlite::SqliteConnectOptions>,
-) {
+/// The writer runs on its own thread with its own connection: waiting for one of the pool's,
+/// which the HTTP handlers' reads keep busy, held up every group.
+fn spawn_writer_thread(queue: mpsc::Receiver<Queued>, shared: Db) {
     let started = std::thread::Builder::new()
         .name("submission-writer".into())
         .spawn(move || {
@@ -133,22 +133,17 @@ fn spawn_writer_thread(
                 .build()
             {
                 Ok(runtime) => runtime.block_on(async move {
-                    let own = sqlx::sqlite::SqlitePoolOptions::new()
-                        .max_connections(1)
-                        .connect_with((*options).clone())
-                        .await;
-                    match own {
-                        Ok(pool) => {
-                            let db = Db::Sqlite(pool);
-                            writer(queue, Some(db.clone())).await;
-                            db.close().await;
+                    match own_connection(&shared).await {
+                        Ok(own) => {
+                            writer(queue, &own).await;
+                            own.close().await;
                         }
                         // Writing through the shared pool is slower, not wrong.
                         Err(e) => {
                             tracing::warn!(
                                 "the submission writer has no connection of its own: {e}"
                             );
-                            writer(queue, None).await;
+                            writer(queue, &shared).await;
                         }
                     }
                 }),
@@ -161,16 +156,47 @@ fn spawn_writer_thread(
     }
 }
 
-/// Writes groups until every sender is gone, on `own` or else on the shared pool.
-async fn writer(mut queue: mpsc::Receiver<Queued>, own: Option<Db>) {
+/// A pool of one connection to the shared pool's database, for the writer. A group's
+/// statements differ with its size (one row per submission), so it keeps more of them prepared
+/// than the pool's connections do; on SQLite it also keeps more pages in memory, because every
+/// group touches a page or two of each of the request table's indexes.
+async fn own_connection(shared: &Db) -> Result<Db, sqlx::Error> {
+    Ok(match shared {
+        Db::Sqlite(pool) => {
+            let options = (*pool.connect_options())
+                .clone()
+                .statement_cache_capacity(WRITER_STATEMENTS)
+                .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"));
+            Db::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?,
+            )
+        }
+        Db::Postgres(pool) => {
+            let options = (*pool.connect_options())
+                .clone()
+                .statement_cache_capacity(WRITER_STATEMENTS);
+            Db::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?,
+            )
+        }
+    })
+}
+
+/// Writes groups on `db` until every sender is gone.
+async fn writer(mut queue: mpsc::Receiver<Queued>, db: &Db) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         let started = Instant::now();
         let counters = group[0].state.submissions.clone();
         let size = group.len() as u64;
-        let db = own.clone().unwrap_or_else(|| group[0].state.db.clone());
         write_group(
-            &db,
+            db,
             std::mem::replace(&mut group, Vec::with_capacity(MAX_GROUP)),
         )
         .await;
@@ -207,19 +233,8 @@ async fn write_group(db: &Db, group: Vec<Queued>) {
 /// One transaction for the whole group.
 async fn together(db: &Db, group: &[Queued]) -> Result<Vec<Stored>, Problem> {
     let mut tx = db.begin_write().await?;
-    // The chain is held for the whole group (on SQLite the write transaction already holds it),
-    // so its head, once read, stays the head.
-    crate::audit::repo::lock_chain(&mut tx).await?;
-    let mut chain = None;
-    let mut results = Vec::with_capacity(group.len());
-    for queued in group {
-        results.push(
-            queued
-                .prepared
-                .store(&mut tx, &queued.state, &mut chain)
-                .await?,
-        );
-    }
+    let all: Vec<&Prepared> = group.iter().map(|q| &q.prepared).collect();
+    let results = store_all(&mut tx, &group[0].state, &all, &mut None).await?;
     tx.commit().await?;
     Ok(results)
 }
@@ -227,9 +242,12 @@ async fn together(db: &Db, group: &[Queued]) -> Result<Vec<Stored>, Problem> {
 /// One transaction for one submission.
 async fn alone(db: &Db, state: &AppState, prepared: &Prepared) -> Result<Stored, Problem> {
     let mut tx = db.begin_write().await?;
-    let stored = prepared.store(&mut tx, state, &mut None).await?;
+    let stored = store_all(&mut tx, state, &[prepared], &mut None).await?;
     tx.commit().await?;
-    Ok(stored)
+    stored
+        .into_iter()
+        .next()
+        .ok_or_else(|| Problem::from(crate::error::internal("a stored submission gave no result")))
 }
 
 fn answer(queued: Queued, stored: Result<Stored, Problem>) {

@@ -12,13 +12,15 @@ use super::auth::Agent;
 use super::checkpoint::{self, ValidCheckpoint, MAX_BODY_BYTES, MAX_IDEMPOTENCY_KEY};
 use super::problem::Problem;
 use super::view;
-use crate::audit::repo::{append_after, Actor, ChainHead};
+use crate::audit::repo::{append_all, Actor, ChainHead, NewEvent};
 use crate::domain::policy::Facts;
 use crate::domain::status::Status;
 use crate::domain::tier::Tier;
-use crate::requests::lifecycle::{canonical_json, enqueue_webhook, store_approval_token};
-use crate::requests::repo::{self as requests, sha256_hex, NewActionRequest};
+use crate::notify::events::{submitted_all, NewPending};
+use crate::requests::lifecycle::{canonical_json, enqueue_webhooks, store_approval_tokens};
+use crate::requests::repo::{self as requests, sha256_hex, FirstState, NewActionRequest};
 use crate::server::db::Tx;
+use crate::server::rows::{self, Val};
 use crate::server::{ids, now_ms, AppState};
 use crate::{on_db, on_tx};
 use axum::body::Body;
@@ -101,30 +103,54 @@ const KEY_ROW: &str = "SELECT body_sha256, response_status, response_body, claim
 /// The status of a stored submission's response.
 const CREATED: i64 = 201;
 
-/// Claims the key, with the response, inside the submission's own write transaction, so the
-/// claim, the request and the stored response commit together or not at all (a crash leaves nothing to clean up). On
-/// PostgreSQL a concurrent duplicate's insert waits for the first transaction, then finds its
-/// committed row and gets the stored response; on SQLite writers take turns anyway.
-async fn claim(tx: &mut Tx, new: &Prepared) -> Result<Claim, sqlx::Error> {
-    let (agent, key, body_hash, now) = (&new.agent, &new.key, &new.body_hash, new.now);
-    let inserted = on_tx!(tx, |c| sqlx::query(
+/// Claims the submissions' keys, with their responses, inside the write transaction that stores
+/// them, so a claim, its request and its stored response commit together or not at all (a crash
+/// leaves nothing to clean up). One statement claims every free key; a key used before is judged
+/// on its own ([`claim_used`]). A key twice in `all` is claimed by the first, and the second
+/// gets its answer. On PostgreSQL a concurrent duplicate's insert waits for the first
+/// transaction, then finds its committed row and gets the stored response; on SQLite writers
+/// take turns anyway.
+async fn claim_all(tx: &mut Tx, all: &[&Prepared]) -> Result<Vec<Claim>, sqlx::Error> {
+    let sql = rows::values_sql(
         "INSERT INTO idempotency_keys (agent_id, idempotency_key, body_sha256, claimed_at, \
-         response_status, response_body, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (agent_id, idempotency_key) DO NOTHING"
-    )
-    .bind(&agent.id)
-    .bind(key)
-    .bind(body_hash)
-    .bind(now)
-    .bind(CREATED)
-    .bind(&new.response)
-    .bind(&new.request.id)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    if inserted == 1 {
-        return Ok(Claim::Ours);
+         response_status, response_body, request_id)",
+        &rows::bound(7),
+        all.len(),
+        "ON CONFLICT (agent_id, idempotency_key) DO NOTHING RETURNING request_id",
+    );
+    let vals: Vec<Val> = all
+        .iter()
+        .flat_map(|p| {
+            [
+                Val::from(&p.agent.id),
+                (&p.key).into(),
+                (&p.body_hash).into(),
+                p.now.into(),
+                CREATED.into(),
+                (&p.response).into(),
+                (&p.request.id).into(),
+            ]
+        })
+        .collect();
+    let claimed: std::collections::HashSet<String> = rows::returning(tx, &sql, &vals)
+        .await?
+        .into_iter()
+        .collect();
+    let mut claims = Vec::with_capacity(all.len());
+    for p in all {
+        claims.push(if claimed.contains(&p.request.id) {
+            Claim::Ours
+        } else {
+            claim_used(tx, p).await?
+        });
     }
+    Ok(claims)
+}
+
+/// The claim of a key that was in use when [`claim_all`] ran: a replay, a refusal, or taken
+/// over when its earlier claim was abandoned.
+async fn claim_used(tx: &mut Tx, new: &Prepared) -> Result<Claim, sqlx::Error> {
+    let (agent, key, body_hash, now) = (&new.agent, &new.key, &new.body_hash, new.now);
     let earlier: KeyRow = on_tx!(tx, |c| sqlx::query_as(KEY_ROW)
         .bind(&agent.id)
         .bind(key)
@@ -359,6 +385,9 @@ async fn gate_and_store(
     });
     let approval_token =
         (status == Status::Approved).then(crate::requests::lifecycle::new_approval_token);
+    let approved_sha256 = approval_token
+        .as_ref()
+        .map(|_| crate::requests::lifecycle::payload_sha256(&body.payload));
     let view = view::ActionView {
         status_url: format!("/api/v1/actions/{id}"),
         id: id.clone(),
@@ -372,12 +401,23 @@ async fn gate_and_store(
         deadline: request.deadline_at.map(crate::domain::time::iso_utc),
         decision: None,
         approved_payload: approval_token.as_ref().map(|_| body.payload.clone()),
-        approved_payload_sha256: approval_token
-            .as_ref()
-            .map(|_| crate::requests::lifecycle::payload_sha256(&body.payload)),
+        approved_payload_sha256: approved_sha256.clone(),
         approval_token: approval_token.clone(),
     };
     let response = serde_json::to_string(&view).unwrap_or_default();
+    let first_state = request.first_state();
+    // Reviewers are told about a pending request in its write transaction; what they are told
+    // is prepared here, outside it.
+    let pending = (status == Status::Pending).then(|| NewPending {
+        summary: crate::notify::outbox::summary_of_new(&request, &agent.name),
+        settings: settings
+            .filter(|_| request.gate_id.is_some())
+            .cloned()
+            .unwrap_or_default(),
+        gate_id: request.gate_id.clone(),
+        acting_for: request.acting_for.clone(),
+        at: now,
+    });
     let audit_detail = json!({
         "after_fact_review": after_fact,
         "action_type": body.action_type,
@@ -388,17 +428,19 @@ async fn gate_and_store(
         "explanation": explanation,
         "idempotency_key": key,
         "state_version": 1,
-        "content_sha256": sha256_hex(request.snapshot().to_string().as_bytes()),
-    });
+        "content_sha256": first_state.content_sha256,
+    })
+    .to_string();
     let prepared = Prepared {
         agent: agent.clone(),
         key: key.to_owned(),
         body_hash: body_hash.to_owned(),
         request,
+        first_state,
         status,
+        pending,
         after_fact,
-        payload: body.payload,
-        approval_token,
+        approval: approval_token.zip(approved_sha256),
         response,
         audit_detail,
         now,
@@ -415,14 +457,19 @@ pub(super) struct Prepared {
     key: String,
     body_hash: String,
     request: NewActionRequest,
+    /// The request's first state version, also named in its audit event.
+    first_state: FirstState,
     status: Status,
+    /// Set when the request waits for review: whom to tell and what.
+    pending: Option<NewPending>,
     after_fact: Option<crate::domain::after_fact::QueueReason>,
-    payload: serde_json::Value,
-    /// Issued when the request is approved at once; stored with the request.
-    approval_token: Option<String>,
+    /// The approval token issued when the request is approved at once, and the SHA-256 of the
+    /// payload it approves; stored with the request.
+    approval: Option<(String, String)>,
     /// The answer, stored with the key.
     response: String,
-    audit_detail: serde_json::Value,
+    /// The `request_gated` audit event's detail, as JSON text.
+    audit_detail: String,
     now: i64,
 }
 
@@ -430,49 +477,83 @@ impl Prepared {
     pub(super) fn request_id(&self) -> &str {
         &self.request.id
     }
+}
 
-    /// Writes the submission in `tx`: claims the key with the response, stores the request,
-    /// its outbox entries and the audit event. An error leaves `tx` to be rolled back; a
-    /// refusal because of the key (`Stored::Refused`, `Stored::Replay`) has written nothing.
-    /// `chain` is the audit trail's last event as this transaction knows it (see
-    /// [`append_after`]): nothing else in a submission writes to the trail.
-    pub(super) async fn store(
-        &self,
-        tx: &mut Tx,
-        state: &AppState,
-        chain: &mut ChainHead,
-    ) -> Result<Stored, Problem> {
-        let (id, now) = (&self.request.id, self.now);
-        match claim(tx, self).await? {
-            Claim::Replay(status, body) => return Ok(Stored::Replay(status, body)),
-            Claim::Refused(problem) => return Ok(Stored::Refused(problem)),
-            Claim::Ours => {}
-        }
-        requests::insert(tx, &self.request).await?;
-        if let Some(reason) = self.after_fact {
-            crate::inbox::after_fact::repo::enqueue(tx, id, reason, now).await?;
-        }
-        if let Some(token) = &self.approval_token {
-            store_approval_token(tx, token, id, &self.payload, now).await?;
-        }
-        if self.status != Status::Pending {
-            enqueue_webhook(tx, id, self.request.callback_url.as_deref(), now).await?;
-        } else {
-            crate::notify::events::submitted(tx, state, id, now).await?;
-        }
-        // The audit append goes last: on PostgreSQL it holds the chain's lock until commit, and
-        // every writer of the trail waits for it, so the less that follows it, the more
-        // submissions commit per second.
-        append_after(
-            tx,
-            chain,
-            &Actor::Agent(self.agent.id.clone()),
-            "request_gated",
-            Some(id),
-            self.audit_detail.clone(),
-            now,
-        )
-        .await?;
-        Ok(Stored::Created(CREATED, self.response.clone()))
+/// Writes submissions in `tx`, one statement per table for all of them rather than one per
+/// submission: claims their keys with their responses ([`claim_all`]), then stores the requests
+/// whose claims are theirs, with their queue and outbox entries and their audit events, in the
+/// order given. An error leaves `tx` to be rolled back; a submission refused because of its key
+/// (`Stored::Refused`, `Stored::Replay`) writes nothing. `chain` is the audit trail's last event
+/// as this transaction knows it (see [`append_all`]): nothing else in a submission writes to the
+/// trail.
+pub(super) async fn store_all(
+    tx: &mut Tx,
+    state: &AppState,
+    all: &[&Prepared],
+    chain: &mut ChainHead,
+) -> Result<Vec<Stored>, Problem> {
+    let mut results = Vec::with_capacity(all.len());
+    let mut ours: Vec<&Prepared> = Vec::with_capacity(all.len());
+    for (prepared, claim) in all.iter().zip(claim_all(tx, all).await?) {
+        results.push(match claim {
+            Claim::Replay(status, body) => Stored::Replay(status, body),
+            Claim::Refused(problem) => Stored::Refused(problem),
+            Claim::Ours => {
+                ours.push(prepared);
+                Stored::Created(CREATED, prepared.response.clone())
+            }
+        });
     }
+    if ours.is_empty() {
+        return Ok(results);
+    }
+    let requests: Vec<_> = ours.iter().map(|p| (&p.request, &p.first_state)).collect();
+    requests::insert_all(tx, &requests).await?;
+    let queued: Vec<_> = ours
+        .iter()
+        .filter_map(|p| Some((p.request.id.as_str(), p.after_fact?, p.now)))
+        .collect();
+    crate::inbox::after_fact::repo::enqueue_all(tx, &queued).await?;
+    let tokens: Vec<_> = ours
+        .iter()
+        .filter_map(|p| {
+            let (token, sha) = p.approval.as_ref()?;
+            Some((token.as_str(), p.request.id.as_str(), sha.as_str(), p.now))
+        })
+        .collect();
+    store_approval_tokens(tx, &tokens).await?;
+    let hooks: Vec<_> = ours
+        .iter()
+        .filter(|p| p.status != Status::Pending)
+        .filter_map(|p| {
+            Some((
+                p.request.id.as_str(),
+                p.request.callback_url.as_deref()?,
+                p.now,
+            ))
+        })
+        .collect();
+    enqueue_webhooks(tx, &hooks).await?;
+    let pending: Vec<&NewPending> = ours.iter().filter_map(|p| p.pending.as_ref()).collect();
+    submitted_all(tx, state, &pending).await?;
+    // The audit append goes last: on PostgreSQL it holds the chain's lock until commit, and
+    // every writer of the trail waits for it, so the less that follows it, the more
+    // submissions commit per second.
+    let actors: Vec<Actor> = ours
+        .iter()
+        .map(|p| Actor::Agent(p.agent.id.clone()))
+        .collect();
+    let events: Vec<NewEvent> = ours
+        .iter()
+        .zip(&actors)
+        .map(|(p, actor)| NewEvent {
+            actor,
+            event_type: "request_gated",
+            request_id: Some(&p.request.id),
+            detail: &p.audit_detail,
+            at: p.now,
+        })
+        .collect();
+    append_all(tx, chain, &events).await?;
+    Ok(results)
 }

@@ -7,6 +7,7 @@
 use super::chain::{chain_hash, EventBody, GENESIS_HASH};
 use crate::on_tx;
 use crate::server::db::Tx;
+use crate::server::rows::{self, Val};
 
 /// Who caused an event.
 #[derive(Debug, Clone)]
@@ -68,46 +69,88 @@ pub async fn append_after(
     detail: serde_json::Value,
     at: i64,
 ) -> Result<i64, sqlx::Error> {
+    let detail = detail.to_string();
+    let event = NewEvent {
+        actor,
+        event_type,
+        request_id,
+        detail: &detail,
+        at,
+    };
+    append_all(tx, head, std::slice::from_ref(&event)).await
+}
+
+/// One event for [`append_all`].
+pub struct NewEvent<'a> {
+    pub actor: &'a Actor,
+    pub event_type: &'a str,
+    pub request_id: Option<&'a str>,
+    /// The detail as JSON text.
+    pub detail: &'a str,
+    pub at: i64,
+}
+
+/// [`append_after`] for several events in one statement, in their order; the last one's
+/// sequence number (the head's when `events` is empty).
+pub async fn append_all(
+    tx: &mut Tx,
+    head: &mut ChainHead,
+    events: &[NewEvent<'_>],
+) -> Result<i64, sqlx::Error> {
     if head.is_none() {
         lock_chain(tx).await?;
+        let last: ChainHead = on_tx!(tx, |c| sqlx::query_as(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+        )
+        .fetch_optional(&mut *c)
+        .await)?;
+        *head = Some(last.unwrap_or((0, GENESIS_HASH.to_owned())));
     }
-    let (actor_kind, actor_id) = actor.kind_and_id();
-    on_tx!(tx, |c| {
-        let last = match head.take() {
-            Some(known) => Some(known),
-            None => {
-                sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut *c)
-                    .await?
-            }
-        };
-        let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let Some((mut seq, mut hash)) = head.take() else {
+        unreachable!("the head was read above")
+    };
+    let mut bodies = Vec::with_capacity(events.len());
+    for e in events {
+        let (actor_kind, actor_id) = e.actor.kind_and_id();
         let body = EventBody {
-            seq: prev_seq + 1,
-            occurred_at: at,
+            seq: seq + 1,
+            occurred_at: e.at,
             actor_kind: actor_kind.to_owned(),
             actor_id,
-            event_type: event_type.to_owned(),
-            request_id: request_id.map(str::to_owned),
-            detail: detail.to_string(),
+            event_type: e.event_type.to_owned(),
+            request_id: e.request_id.map(str::to_owned),
+            detail: e.detail.to_owned(),
         };
-        let hash = chain_hash(&prev_hash, &body);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, event_type, request_id, \
-             detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(body.seq)
-        .bind(body.occurred_at)
-        .bind(&body.actor_kind)
-        .bind(&body.actor_id)
-        .bind(&body.event_type)
-        .bind(&body.request_id)
-        .bind(&body.detail)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *c)
-        .await?;
-        *head = Some((body.seq, hash));
-        Ok(body.seq)
-    })
+        let next = chain_hash(&hash, &body);
+        seq = body.seq;
+        bodies.push((body, std::mem::replace(&mut hash, next)));
+    }
+    // Until the insert succeeds the head is unknown, so a caller that goes on reads it again.
+    if !bodies.is_empty() {
+        let sql = rows::values_sql(
+            "INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, event_type, \
+             request_id, detail, prev_hash, hash)",
+            &rows::bound(9),
+            bodies.len(),
+            "",
+        );
+        let mut vals: Vec<Val> = Vec::with_capacity(bodies.len() * 9);
+        for (i, (body, prev_hash)) in bodies.iter().enumerate() {
+            let own_hash = bodies.get(i + 1).map_or(hash.as_str(), |(_, h)| h.as_str());
+            vals.extend([
+                Val::from(body.seq),
+                body.occurred_at.into(),
+                (&body.actor_kind).into(),
+                (&body.actor_id).into(),
+                (&body.event_type).into(),
+                (&body.request_id).into(),
+                (&body.detail).into(),
+                prev_hash.into(),
+                own_hash.into(),
+            ]);
+        }
+        rows::execute(tx, &sql, &vals).await?;
+    }
+    *head = Some((seq, hash));
+    Ok(seq)
 }

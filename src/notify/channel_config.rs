@@ -283,36 +283,20 @@ pub async fn list(db: &Db) -> Result<Vec<ConfiguredChannel>, sqlx::Error> {
         .collect())
 }
 
-/// The channels that receive `kind` about a request of `gate_id`, addressed to `user_ids`: the
-/// gate's channels, and the channels of every team one of those people belongs to; each once.
-pub async fn matching(
+/// The active channels that receive `kind`: (channel id, gate id, team id, channel), in the
+/// order they were added. Which of them a notification reaches is decided by
+/// [`super::audience::Audience::messages`].
+pub async fn receiving(
     tx: &mut Tx,
     kind: NotificationKind,
-    gate_id: Option<&str>,
-    user_ids: &[String],
-) -> Result<Vec<(String, Channel)>, sqlx::Error> {
+) -> Result<Vec<(String, Option<String>, Option<String>, Channel)>, sqlx::Error> {
     let rows: Vec<Row> = on_tx!(tx, |c| sqlx::query_as(ACTIVE).fetch_all(&mut *c).await)?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let memberships: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT team_id, user_id FROM team_members"
-    )
-    .fetch_all(&mut *c)
-    .await)?;
     Ok(rows
         .into_iter()
         .filter(|r| events_of(&r.events).contains(&kind))
-        .filter(|r| match (&r.gate_id, &r.team_id) {
-            (Some(g), _) => gate_id == Some(g.as_str()),
-            (None, Some(t)) => memberships
-                .iter()
-                .any(|(team, user)| team == t && user_ids.contains(user)),
-            _ => false,
-        })
         .filter_map(|r| {
             let channel = serde_json::from_str::<Channel>(&r.channel).ok()?;
-            Some((r.id, channel))
+            Some((r.id, r.gate_id, r.team_id, channel))
         })
         .collect())
 }

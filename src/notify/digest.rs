@@ -10,40 +10,11 @@ use super::message::{render, NotificationKind, RequestSummary, LINK_NOTE};
 use super::text::html_escape;
 use super::{Channel, Prepared};
 use crate::on_tx;
-use crate::server::db::Tx;
 use crate::server::ids::new_id;
 use crate::server::{now_ms, AppState};
 
 /// The kind digests are stored under in the outbox and shown as in the delivery log.
 pub const DIGEST_KIND: &str = "digest";
-
-/// Puts `kind` about `summary` into `user_id`'s next digest, in the caller's transaction.
-pub async fn hold(
-    tx: &mut Tx,
-    user_id: &str,
-    kind: NotificationKind,
-    summary: &RequestSummary,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    // Email never carries the payload, so the item does not keep it.
-    let kept = RequestSummary {
-        payload: serde_json::Value::Null,
-        ..summary.clone()
-    };
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO digest_items (id, user_id, kind, request_id, summary, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(new_id("dig"))
-    .bind(user_id)
-    .bind(kind.as_str())
-    .bind(&summary.id)
-    .bind(serde_json::to_string(&kept).unwrap_or_default())
-    .bind(now)
-    .execute(&mut *c)
-    .await
-    .map(|_| ()))
-}
 
 /// One digest email: `(subject, text, html)` for `items`, in the order they happened.
 pub fn render_digest(

@@ -1,7 +1,7 @@
 //! The events that notify people, each called in the transaction of the change that causes it, so
 //! a notification is queued exactly when its cause commits:
 //!
-//! - [`submitted`]: a new request waits for review -> everyone who may decide it;
+//! - [`submitted_all`]: new requests wait for review -> everyone who may decide each;
 //! - [`decided`]: a request reached its outcome (decided or expired) -> the person it was made
 //!   for and the agent's owner;
 //! - [`dual_conflict`]: the two reviewers of a dual request disagreed -> senior reviewers.
@@ -10,8 +10,11 @@
 //! opened the breaker; all go through [`super::outbox::enqueue`], which applies each person's
 //! preferences and the team and gate channels.
 
-use super::outbox::{eligible_reviewers, enqueue, senior_reviewers, summary_of, Recipient};
+use super::audience::{store, Audience};
+use super::outbox::{enqueue, senior_reviewers, summary_of, Recipient};
 use super::NotificationKind;
+use super::RequestSummary;
+use crate::domain::gate_settings::GateSettings;
 use crate::on_tx;
 use crate::server::db::Tx;
 use crate::server::AppState;
@@ -58,26 +61,48 @@ async fn acting_for_user(tx: &mut Tx, request_id: &str) -> Result<Vec<String>, s
     .await)
 }
 
-/// A new request waits for review: everyone eligible under the gate version that gated it is
-/// told, except the person it is made for. Does nothing for a request that is not pending.
-pub async fn submitted(
+/// A request that waits for review, as its submission is about to store it: what
+/// [`submitted_all`] needs to tell its reviewers without reading it back.
+pub struct NewPending {
+    pub summary: RequestSummary,
+    /// The gate that gated it, and that gate version's settings (defaults without one).
+    pub gate_id: Option<String>,
+    pub settings: GateSettings,
+    /// Whom it is made for (a user id or an email), who may not review it.
+    pub acting_for: Option<String>,
+    pub at: i64,
+}
+
+/// New requests wait for review (one submission, or a group committed together): everyone
+/// eligible under the gate version that gated each is told, except the person it is made for.
+/// Who may be told, and how, is read once for all of them.
+pub async fn submitted_all(
     tx: &mut Tx,
     state: &AppState,
-    request_id: &str,
-    now: i64,
+    new: &[&NewPending],
 ) -> Result<usize, sqlx::Error> {
-    let summary = summary_of(tx, request_id).await?;
-    if summary.status != "pending" {
+    if new.is_empty() {
         return Ok(0);
     }
-    let settings = crate::gates::eligibility::settings_of_tx(tx, request_id).await?;
-    let excluded = acting_for_user(tx, request_id).await?;
-    let to: Vec<Recipient> = eligible_reviewers(tx, &settings)
-        .await?
-        .into_iter()
-        .filter(|(id, _)| !excluded.contains(id))
-        .collect();
-    enqueue(tx, state, NotificationKind::NeedsReview, &summary, &to, now).await
+    let audience = Audience::load(tx, NotificationKind::NeedsReview).await?;
+    let mut outgoing = Vec::new();
+    for n in new {
+        let excluded = audience.named_by(n.acting_for.as_deref());
+        let to: Vec<Recipient> = audience
+            .eligible(&n.settings)
+            .into_iter()
+            .filter(|(id, _)| !excluded.contains(id))
+            .collect();
+        outgoing.extend(audience.messages(
+            &n.summary,
+            &to,
+            n.gate_id.as_deref(),
+            &n.settings,
+            &state.config.public_url,
+            n.at,
+        ));
+    }
+    store(tx, &outgoing).await
 }
 
 /// A request reached an outcome (approved, approved with an edit, rejected, expired): the person

@@ -10,12 +10,15 @@
 //! - [`channels`]: preparing a message for a channel and delivering it (SMTP, HTTP).
 //! - [`channel_config`]: the Slack, webhook and mailbox channels attached to teams and gates.
 //! - [`prefs`]: each person's choice per event kind: immediate, digest or off.
-//! - [`outbox`]: queuing in the event's transaction (preferences and channels applied), delivery.
+//! - [`audience`]: who hears about an event and how (preferences and channels applied), read
+//!   once per transaction.
+//! - [`outbox`]: queuing in the event's transaction, delivery.
 //! - [`digest`]: batching a person's waiting items into one periodic email.
 //! - [`events`]: the events that notify (a new request, an outcome, a dual-review conflict).
 //!
 //! Links in notifications only open pages; nothing is decided by following one.
 
+pub mod audience;
 pub mod channel_config;
 pub mod channels;
 pub mod digest;

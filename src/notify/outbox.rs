@@ -3,16 +3,44 @@
 //! loop with retries, each attempt's result kept for the admin delivery log. A failing channel
 //! never blocks anything.
 
-use super::prefs::Mode;
-use super::{deliver, prepare, render, Channel, NotificationKind, PayloadPolicy, RequestSummary};
+use super::{deliver, Channel, NotificationKind, RequestSummary};
 use crate::domain::gate_settings::GateSettings;
+use crate::requests::repo::NewActionRequest;
 use crate::server::db::Tx;
-use crate::server::ids::new_id;
 use crate::server::{now_ms, AppState};
 use crate::{on_db, on_tx};
 
-/// Someone to notify: (user id, email).
-pub type Recipient = (String, String);
+use super::audience::Audience;
+pub use super::audience::Recipient;
+
+/// A request's title in a notification: its action type when the agent gave none.
+fn shown_title(title: &str, action_type: &str) -> String {
+    if title.is_empty() { action_type } else { title }.to_owned()
+}
+
+fn shown_amount(minor: Option<i64>, currency: Option<&str>) -> Option<String> {
+    crate::domain::policy::money_fact(minor, currency).map(|m| m.to_string())
+}
+
+/// What a request about to be stored looks like in a notification: [`summary_of`] without
+/// reading it back.
+pub fn summary_of_new(r: &NewActionRequest, agent: &str) -> RequestSummary {
+    RequestSummary {
+        id: r.id.clone(),
+        title: shown_title(&r.title, &r.action_type),
+        action_type: r.action_type.clone(),
+        agent: agent.to_owned(),
+        amount: shown_amount(r.amount_minor, r.currency.as_deref()),
+        counterparty: r.counterparty.clone(),
+        explanation: r.explanation.clone(),
+        tier: r.tier.clone(),
+        deadline_at_ms: r.deadline_at,
+        status: r.status.clone(),
+        payload: serde_json::from_str(&r.payload).unwrap_or_default(),
+        decided_by: None,
+        reason: None,
+    }
+}
 
 /// What a request looks like in a notification.
 pub async fn summary_of(tx: &mut Tx, request_id: &str) -> Result<RequestSummary, sqlx::Error> {
@@ -52,15 +80,10 @@ pub async fn summary_of(tx: &mut Tx, request_id: &str) -> Result<RequestSummary,
     ) = r;
     Ok(RequestSummary {
         id: request_id.to_owned(),
-        title: if title.is_empty() {
-            action_type.clone()
-        } else {
-            title
-        },
+        title: shown_title(&title, &action_type),
         action_type,
         agent,
-        amount: crate::domain::policy::money_fact(minor, currency.as_deref())
-            .map(|m| m.to_string()),
+        amount: shown_amount(minor, currency.as_deref()),
         counterparty,
         explanation,
         tier,
@@ -77,29 +100,12 @@ pub async fn eligible_reviewers(
     tx: &mut Tx,
     settings: &GateSettings,
 ) -> Result<Vec<Recipient>, sqlx::Error> {
-    let rows: Vec<(String, String, String)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT u.id, u.email, r.role FROM users u JOIN user_roles r ON r.user_id = u.id \
-         WHERE u.disabled = FALSE ORDER BY u.id"
-    )
-    .fetch_all(&mut *c)
-    .await)?;
-    let memberships: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id"
-    )
-    .fetch_all(&mut *c)
-    .await)?;
-    let mut out: Vec<Recipient> = Vec::new();
-    for (id, email, role) in rows {
-        let teams: Vec<&str> = memberships
-            .iter()
-            .filter(|(u, _)| *u == id)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        if settings.is_eligible(&[role.as_str()], &teams) && !out.iter().any(|(u, _)| *u == id) {
-            out.push((id, email));
-        }
-    }
-    Ok(out)
+    let (roles, memberships) = super::audience::people(tx).await?;
+    Ok(super::audience::eligible_among(
+        &roles,
+        &memberships,
+        settings,
+    ))
 }
 
 /// Active members of the team named `team`.
@@ -135,9 +141,9 @@ pub async fn senior_reviewers(tx: &mut Tx) -> Result<Vec<Recipient>, sqlx::Error
 
 /// Enqueues `kind` about `summary`, in the caller's transaction: to each recipient's email as
 /// they chose for this kind (at once, into their next digest, or not at all), and to every team
-/// or gate channel that receives this kind (see [`super::channel_config::matching`]). Chat and
-/// webhook channels carry the payload only when the request's gate version allows it. Returns
-/// how many messages and digest items were queued.
+/// or gate channel that receives this kind (see [`Audience::messages`]). Chat and webhook
+/// channels carry the payload only when the request's gate version allows it. Returns how many
+/// messages and digest items were queued.
 pub async fn enqueue(
     tx: &mut Tx,
     state: &AppState,
@@ -146,61 +152,17 @@ pub async fn enqueue(
     to: &[Recipient],
     now: i64,
 ) -> Result<usize, sqlx::Error> {
-    let n = render(kind, summary, &state.config.public_url, now);
-    let user_ids: Vec<String> = to.iter().map(|(u, _)| u.clone()).collect();
-    let modes = super::prefs::modes_for(tx, kind, &user_ids).await?;
-    let mut queued = 0;
-    for (user_id, email) in to {
-        match modes.get(user_id).copied().unwrap_or_default() {
-            Mode::Off => {}
-            Mode::Digest => {
-                super::digest::hold(tx, user_id, kind, summary, now).await?;
-                queued += 1;
-            }
-            Mode::Immediate => {
-                let channel = Channel::Email { to: email.clone() };
-                let prepared = prepare(&channel, &n, summary, &PayloadPolicy::default());
-                insert(
-                    tx,
-                    &new_id("ntf"),
-                    kind.as_str(),
-                    Some(&summary.id),
-                    Some(user_id),
-                    None,
-                    &channel,
-                    &prepared,
-                    now,
-                )
-                .await?;
-                queued += 1;
-            }
-        }
-    }
+    let audience = Audience::load(tx, kind).await?;
     let (gate_id, settings) = gate_of(tx, &summary.id).await?;
-    let shared = super::channel_config::matching(tx, kind, gate_id.as_deref(), &user_ids).await?;
-    if !shared.is_empty() {
-        let policy = PayloadPolicy {
-            include_payload: settings.include_payload_in_chat,
-            redact: settings.redact_fields_in_chat.clone(),
-        };
-        for (channel_id, channel) in &shared {
-            let prepared = prepare(channel, &n, summary, &policy);
-            insert(
-                tx,
-                &new_id("ntf"),
-                kind.as_str(),
-                Some(&summary.id),
-                None,
-                Some(channel_id),
-                channel,
-                &prepared,
-                now,
-            )
-            .await?;
-            queued += 1;
-        }
-    }
-    Ok(queued)
+    let outgoing = audience.messages(
+        summary,
+        to,
+        gate_id.as_deref(),
+        &settings,
+        &state.config.public_url,
+        now,
+    );
+    super::audience::store(tx, &outgoing).await
 }
 
 /// The gate that gated `request_id` and the settings of that gate version (defaults without one).

@@ -39,15 +39,11 @@ impl NotificationKind {
     }
 }
 
-/// `kind`'s mode for each of `user_ids` that chose one other than immediate.
-pub async fn modes_for(
+/// Every stored choice for `kind`, by person; no choice means immediate.
+pub async fn modes_of_kind(
     tx: &mut Tx,
     kind: NotificationKind,
-    user_ids: &[String],
 ) -> Result<HashMap<String, Mode>, sqlx::Error> {
-    if user_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
     let rows: Vec<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
         "SELECT user_id, mode FROM notification_preferences WHERE kind = $1"
     )
@@ -56,7 +52,6 @@ pub async fn modes_for(
     .await)?;
     Ok(rows
         .into_iter()
-        .filter(|(u, _)| user_ids.contains(u))
         .filter_map(|(u, m)| Mode::parse(&m).map(|m| (u, m)))
         .collect())
 }

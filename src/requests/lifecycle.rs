@@ -9,6 +9,7 @@ use crate::domain::status::Status;
 use crate::error::AppError;
 use crate::on_tx;
 use crate::server::db::Tx;
+use crate::server::rows::{self, Val};
 use crate::server::{ids, now_ms, AppState};
 use serde_json::{json, Value};
 
@@ -72,16 +73,32 @@ pub async fn store_approval_token(
     payload: &Value,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, |c| {
-        sqlx::query("INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at) VALUES ($1, $2, $3, $4)")
-            .bind(token)
-            .bind(request_id)
-            .bind(payload_sha256(payload))
-            .bind(at)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
-    })
+    let sha = payload_sha256(payload);
+    store_approval_tokens(tx, &[(token, request_id, &sha, at)]).await
+}
+
+/// [`store_approval_token`] for several requests at once: (token, request id, SHA-256 of the
+/// approved payload from [`payload_sha256`], issued at) each.
+pub async fn store_approval_tokens(
+    tx: &mut Tx,
+    tokens: &[(&str, &str, &str, i64)],
+) -> Result<(), sqlx::Error> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let sql = rows::values_sql(
+        "INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at)",
+        &rows::bound(4),
+        tokens.len(),
+        "",
+    );
+    let vals: Vec<Val> = tokens
+        .iter()
+        .flat_map(|&(token, request, sha, at)| {
+            [token.into(), request.into(), sha.into(), at.into()]
+        })
+        .collect();
+    rows::execute(tx, &sql, &vals).await.map(|_| ())
 }
 
 /// Queues a webhook to the request's callback URL, if it has one. The body is built when it is
@@ -92,21 +109,32 @@ pub async fn enqueue_webhook(
     callback_url: Option<&str>,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    let Some(url) = callback_url else {
+    match callback_url {
+        Some(url) => enqueue_webhooks(tx, &[(request_id, url, at)]).await,
+        None => Ok(()),
+    }
+}
+
+/// [`enqueue_webhook`] for several requests at once: (request id, callback URL, queued at) each.
+pub async fn enqueue_webhooks(tx: &mut Tx, hooks: &[(&str, &str, i64)]) -> Result<(), sqlx::Error> {
+    if hooks.is_empty() {
         return Ok(());
-    };
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO webhook_outbox (id, request_id, url, body, created_at, next_attempt_at) VALUES ($1, $2, $3, '', $4, $4)",
-        )
-        .bind(ids::new_id("msg"))
-        .bind(request_id)
-        .bind(url)
-        .bind(at)
-        .execute(&mut *c)
-        .await?;
-        Ok(())
-    })
+    }
+    let sql = rows::values_sql(
+        "INSERT INTO webhook_outbox (id, request_id, url, body, created_at, next_attempt_at)",
+        &[None, None, None, Some("''"), None, None],
+        hooks.len(),
+        "",
+    );
+    let ids: Vec<String> = hooks.iter().map(|_| ids::new_id("msg")).collect();
+    let vals: Vec<Val> = hooks
+        .iter()
+        .zip(&ids)
+        .flat_map(|(&(request, url, at), id)| {
+            [id.into(), request.into(), url.into(), at.into(), at.into()]
+        })
+        .collect();
+    rows::execute(tx, &sql, &vals).await.map(|_| ())
 }
 
 /// What a reviewer decided.

@@ -2,6 +2,7 @@
 
 use crate::on_tx;
 use crate::server::db::Tx;
+use crate::server::rows::{self, Val};
 use sha2::{Digest, Sha256};
 
 /// Everything stored when a request is accepted and gated.
@@ -71,68 +72,109 @@ impl NewActionRequest {
     }
 }
 
+/// A request's first state version: its [`snapshot`](NewActionRequest::snapshot) as JSON text,
+/// and the SHA-256 of that text.
+#[derive(Debug, Clone)]
+pub struct FirstState {
+    pub content_sha256: String,
+    pub snapshot: String,
+}
+
+impl NewActionRequest {
+    pub fn first_state(&self) -> FirstState {
+        let snapshot = self.snapshot().to_string();
+        FirstState {
+            content_sha256: sha256_hex(snapshot.as_bytes()),
+            snapshot,
+        }
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// Inserts a request and its first state version in the caller's transaction.
 pub async fn insert(tx: &mut Tx, r: &NewActionRequest) -> Result<(), sqlx::Error> {
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
-             title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
-             currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
-             acting_for, tenant, callback_url, deadline_at, tier, status, gate_id, gate_version, \
-             matched_rules, explanation, state_version, created_at, updated_at, decided_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, 1, $30, $30, $31)",
-        )
-        .bind(&r.id)
-        .bind(&r.agent_id)
-        .bind(&r.idempotency_key)
-        .bind(&r.body_sha256)
-        .bind(&r.action_type)
-        .bind(&r.title)
-        .bind(&r.payload)
-        .bind(&r.current_state)
-        .bind(&r.inputs)
-        .bind(&r.reasoning)
-        .bind(&r.alternatives)
-        .bind(r.confidence)
-        .bind(r.amount_minor)
-        .bind(&r.currency)
-        .bind(&r.counterparty)
-        .bind(&r.customer_tier)
-        .bind(r.record_count)
-        .bind(r.recipient_count)
-        .bind(&r.risk_class)
-        .bind(&r.acting_for)
-        .bind(&r.tenant)
-        .bind(&r.callback_url)
-        .bind(r.deadline_at)
-        .bind(&r.tier)
-        .bind(&r.status)
-        .bind(&r.gate_id)
-        .bind(r.gate_version)
-        .bind(&r.matched_rules)
-        .bind(&r.explanation)
-        .bind(r.created_at)
-        .bind(r.decided_at)
-        .execute(&mut *c)
-        .await?;
-        let snapshot = r.snapshot().to_string();
-        sqlx::query(
-            "INSERT INTO request_states (request_id, version, content_sha256, snapshot, cause, created_at) \
-             VALUES ($1, 1, $2, $3, 'received', $4)",
-        )
-        .bind(&r.id)
-        .bind(sha256_hex(snapshot.as_bytes()))
-        .bind(&snapshot)
-        .bind(r.created_at)
-        .execute(&mut *c)
-        .await?;
-        Ok(())
-    })
+    insert_all(tx, &[(r, &r.first_state())]).await
+}
+
+/// Inserts requests and their first state versions in the caller's transaction, one statement
+/// per table for all of them.
+pub async fn insert_all(
+    tx: &mut Tx,
+    all: &[(&NewActionRequest, &FirstState)],
+) -> Result<(), sqlx::Error> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    let mut columns = rows::bound(32);
+    columns.insert(29, Some("1")); // state_version
+    let sql = rows::values_sql(
+        "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
+         title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
+         currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
+         acting_for, tenant, callback_url, deadline_at, tier, status, gate_id, gate_version, \
+         matched_rules, explanation, state_version, created_at, updated_at, decided_at)",
+        &columns,
+        all.len(),
+        "",
+    );
+    let mut vals: Vec<Val> = Vec::with_capacity(all.len() * 32);
+    for (r, _) in all {
+        vals.extend([
+            Val::from(&r.id),
+            (&r.agent_id).into(),
+            (&r.idempotency_key).into(),
+            (&r.body_sha256).into(),
+            (&r.action_type).into(),
+            (&r.title).into(),
+            (&r.payload).into(),
+            (&r.current_state).into(),
+            (&r.inputs).into(),
+            (&r.reasoning).into(),
+            (&r.alternatives).into(),
+            r.confidence.into(),
+            r.amount_minor.into(),
+            (&r.currency).into(),
+            (&r.counterparty).into(),
+            (&r.customer_tier).into(),
+            r.record_count.into(),
+            r.recipient_count.into(),
+            (&r.risk_class).into(),
+            (&r.acting_for).into(),
+            (&r.tenant).into(),
+            (&r.callback_url).into(),
+            r.deadline_at.into(),
+            (&r.tier).into(),
+            (&r.status).into(),
+            (&r.gate_id).into(),
+            r.gate_version.into(),
+            (&r.matched_rules).into(),
+            (&r.explanation).into(),
+            r.created_at.into(),
+            r.created_at.into(),
+            r.decided_at.into(),
+        ]);
+    }
+    rows::execute(tx, &sql, &vals).await?;
+    let sql = rows::values_sql(
+        "INSERT INTO request_states (request_id, version, content_sha256, snapshot, cause, created_at)",
+        &[None, Some("1"), None, None, Some("'received'"), None],
+        all.len(),
+        "",
+    );
+    let mut vals: Vec<Val> = Vec::with_capacity(all.len() * 4);
+    for (r, first) in all {
+        vals.extend([
+            Val::from(&r.id),
+            (&first.content_sha256).into(),
+            (&first.snapshot).into(),
+            r.created_at.into(),
+        ]);
+    }
+    rows::execute(tx, &sql, &vals).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone)]

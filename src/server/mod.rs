@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jobs;
 pub mod live;
 pub mod metrics;
+pub mod rows;
 pub mod security;
 
 pub use db::Db;

@@ -8,6 +8,7 @@ use crate::domain::after_fact::{Judgement, QueueReason};
 use crate::error::AppError;
 use crate::inbox::listing::TimeCursor as Cursor;
 use crate::server::db::{Db, Tx};
+use crate::server::rows::{self, Val};
 use crate::server::{now_ms, AppState};
 use crate::{on_db, on_tx};
 use serde_json::json;
@@ -24,15 +25,28 @@ pub async fn enqueue(
     reason: QueueReason,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO after_fact_reviews (request_id, reason, queued_at) VALUES ($1, $2, $3)"
-    )
-    .bind(request_id)
-    .bind(reason.as_str())
-    .bind(at)
-    .execute(&mut *c)
-    .await
-    .map(|_| ()))
+    enqueue_all(tx, &[(request_id, reason, at)]).await
+}
+
+/// [`enqueue`] for several requests at once: (request id, reason, queued at) each.
+pub async fn enqueue_all(
+    tx: &mut Tx,
+    queued: &[(&str, QueueReason, i64)],
+) -> Result<(), sqlx::Error> {
+    if queued.is_empty() {
+        return Ok(());
+    }
+    let sql = rows::values_sql(
+        "INSERT INTO after_fact_reviews (request_id, reason, queued_at)",
+        &rows::bound(3),
+        queued.len(),
+        "",
+    );
+    let vals: Vec<Val> = queued
+        .iter()
+        .flat_map(|&(request, reason, at)| [request.into(), reason.as_str().into(), at.into()])
+        .collect();
+    rows::execute(tx, &sql, &vals).await.map(|_| ())
 }
 
 const ROW: &str = "SELECT a.request_id, a.reason, a.queued_at, r.action_type, r.title, \
