@@ -41,7 +41,8 @@ const MAX_GROUP: usize = 64;
 const WRITER_STATEMENTS: usize = 8 * MAX_GROUP;
 
 /// The SQLite writer's page cache, in KiB (SQLite's default is 2 MiB). Measured: with the
-/// default, a group's inserts took twice as long, re-reading index pages from the WAL.
+/// default, a group's request inserts took twice as long (BENCHMARKS.md, "One statement per
+/// table").
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
 /// Submissions waiting for the writer at most; beyond it a submission waits to be queued.
@@ -53,7 +54,7 @@ struct Queued {
     answer: oneshot::Sender<Result<Stored, Problem>>,
 }
 
-/// This process's queue of submissions for its SQLite writer, which starts with the first
+/// This process's queue of submissions for its writer, which starts with the first
 /// submission and ends when the last [`AppState`] holding the queue is dropped.
 #[derive(Default)]
 pub struct SubmissionQueue {
@@ -86,8 +87,7 @@ impl SubmissionQueue {
     }
 }
 
-/// Stores a prepared submission (on SQLite in the next group commit) and answers once it is
-/// committed.
+/// Stores a prepared submission in the next group commit and answers once it is committed.
 pub(super) async fn store(state: &AppState, prepared: Prepared) -> Result<Stored, Problem> {
     let id = prepared.request_id().to_owned();
     let stored = in_next_group(state, prepared).await;
