@@ -715,6 +715,26 @@ async fn while_the_trail_is_held<T>(
     tokio::join!(submissions, release).0
 }
 
+/// How many rows of `table` belong to request `id`.
+async fn rows_of(db: &countersign::server::Db, table: &str, id: &str) -> i64 {
+    common::count(db, &format!("{table} WHERE request_id = $1"), &[id]).await
+}
+
+/// (user, channel) of every notification queued about request `id`, in order.
+async fn recipients(
+    db: &countersign::server::Db,
+    id: &str,
+) -> Vec<(Option<String>, Option<String>)> {
+    on_db!(db, |p| sqlx::query_as(
+        "SELECT user_id, channel_id FROM notifications WHERE request_id = $1 \
+         ORDER BY user_id, channel_id"
+    )
+    .bind(id)
+    .fetch_all(p)
+    .await
+    .unwrap())
+}
+
 /// Submissions arriving together (on SQLite, in one group commit): each still gets its own
 /// answer, a key used twice stores one request, and a write that fails fails alone.
 async fn concurrent_submissions_share_commits_and_keep_their_answers(engine: Engine) {
@@ -820,6 +840,98 @@ async fn concurrent_submissions_share_commits_and_keep_their_answers(engine: Eng
             .await,
         0
     );
+    let verified = countersign::audit::verify::verify_trail(
+        &api.server.db.db,
+        &api.server.state.audit_key.public_hex(),
+    )
+    .await;
+    assert!(verified.is_ok(), "{verified:?}");
+
+    // A mixed group (auto, log and review; some with a callback; one review made for Dana)
+    // stores for each member exactly what it stores when it is written alone.
+    let with = |amount: &str, callback: bool, acting_for: Option<&str>| {
+        let mut body = refund(amount);
+        if callback {
+            body["callback_url"] = json!("https://agent.example/hook");
+        }
+        if let Some(who) = acting_for {
+            body["acting_for"] = json!(who);
+        }
+        body
+    };
+    let (status, alone, _) = api
+        .submit("alone-review", &with("1500.00", false, None))
+        .await;
+    assert_eq!((status, alone["status"].as_str()), (201, Some("pending")));
+    let mixed: Vec<(String, Value)> = [
+        ("42.00", true, None),
+        ("240.00", false, None),
+        ("1500.00", true, None),
+        ("42.00", false, None),
+        ("1500.00", false, Some("dana@example.com")),
+        ("240.00", true, None),
+        ("1500.00", false, None),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (amount, callback, acting_for))| {
+        (format!("mixed-{n}"), with(amount, callback, acting_for))
+    })
+    .collect();
+    let answers = while_the_trail_is_held(
+        &api,
+        futures::future::join_all(mixed.iter().map(|(k, b)| api.submit(k, b))),
+    )
+    .await;
+    let db = &api.server.db.db;
+    let told_alone = recipients(db, alone["id"].as_str().unwrap()).await;
+    assert!(
+        told_alone
+            .iter()
+            .any(|(u, _)| u.as_deref() == Some("usr_dana")),
+        "{told_alone:?}"
+    );
+    let mut tiers: Vec<&str> = answers
+        .iter()
+        .filter_map(|(_, a, _)| a["tier"].as_str())
+        .collect();
+    tiers.sort_unstable();
+    tiers.dedup();
+    assert_eq!(tiers, ["auto", "log", "review"]);
+    for ((key, body), (status, answer, _)) in mixed.iter().zip(&answers) {
+        assert_eq!(*status, 201, "{key}: {answer}");
+        let id = answer["id"].as_str().unwrap().to_owned();
+        let state = answer["status"].as_str().unwrap();
+        assert_eq!(rows_of(db, "request_states", &id).await, 1, "{key}");
+        assert_eq!(
+            rows_of(db, "approval_tokens", &id).await,
+            i64::from(state == "approved"),
+            "{key}"
+        );
+        assert_eq!(
+            rows_of(db, "after_fact_reviews", &id).await,
+            i64::from(answer["tier"] == "log"),
+            "{key}"
+        );
+        assert_eq!(
+            rows_of(db, "webhook_outbox", &id).await,
+            i64::from(state != "pending" && body.get("callback_url").is_some()),
+            "{key}"
+        );
+        let told = recipients(db, &id).await;
+        if state == "pending" {
+            let expected: Vec<_> = told_alone
+                .iter()
+                .filter(|(u, _)| {
+                    body.get("acting_for").is_none() || u.as_deref() != Some("usr_dana")
+                })
+                .cloned()
+                .collect();
+            assert_eq!(told, expected, "{key}");
+        } else {
+            assert!(told.is_empty(), "{key}: {told:?}");
+        }
+    }
     let verified = countersign::audit::verify::verify_trail(
         &api.server.db.db,
         &api.server.state.audit_key.public_hex(),
