@@ -81,6 +81,12 @@ mod ssr {
             }
         }
     }
+
+    impl From<crate::server::scan::ScanError> for AppError {
+        fn from(e: crate::server::scan::ScanError) -> Self {
+            internal(e)
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -461,3 +461,132 @@ async fn backtests_and_saving_a_draft(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(backtests_and_drafts, backtests_and_saving_a_draft);
+
+/// The statistics read every fact of a request back as it was stored, on both engines (SQLite
+/// scans on their own connection, PostgreSQL through the pool), whichever way they select.
+async fn history_is_read_back_field_for_field(engine: Engine) {
+    use countersign::domain::stats::{Hindsight, HistoricRequest, Outcome, Window};
+    use countersign::domain::tier::Tier;
+    use countersign::stats::queries::{for_each_request, Lookup, Scope};
+
+    let Some(t) = common::fresh_db(engine).await else {
+        return;
+    };
+    load_demo(&t.db, 1, 1, 0, now_ms()).await;
+    let gate = gate_id(&t.db, "refunds").await;
+    let t0 = now_ms() - HOUR;
+    let mut edited = refund(
+        "req_every_field",
+        &gate,
+        1234,
+        "dual",
+        "executed",
+        &["over-100", "over-1000"],
+        t0,
+        Some(t0 + 7 * MINUTE),
+    );
+    edited.amount_minor = Some(123_456);
+    edited.currency = Some("CHF".into());
+    edited.record_count = Some(17);
+    edited.recipient_count = Some(29);
+    edited.confidence = Some(0.625);
+    edited.customer_tier = Some("enterprise".into());
+    edited.risk_class = Some("high".into());
+    let mut other = refund(
+        "req_other_type",
+        &gate,
+        1,
+        "log",
+        "executed",
+        &[],
+        t0,
+        Some(t0),
+    );
+    other.action_type = "payment.payout".into();
+    other.gate_id = None;
+    other.gate_version = None;
+    let mut tx = t.db.begin_write().await.unwrap();
+    for r in [&edited, &other] {
+        requests::insert(&mut tx, r).await.unwrap();
+    }
+    // Dual review: the final decision is the later one.
+    let first = decision(
+        "dec_first",
+        &edited.id,
+        Some("usr_dana"),
+        "approve",
+        t0 + MINUTE,
+    );
+    let last = decision(
+        "dec_last",
+        &edited.id,
+        Some("usr_ravi"),
+        "approve_with_edit",
+        t0 + 7 * MINUTE,
+    );
+    for d in [&first, &last] {
+        requests::insert_decision(&mut tx, d).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let expected = HistoricRequest {
+        id: edited.id.clone(),
+        action_type: "payment.refund".into(),
+        agent: "refund-bot".into(),
+        amount_minor: Some(123_456),
+        currency: Some("CHF".into()),
+        record_count: Some(17),
+        recipient_count: Some(29),
+        confidence: Some(0.625),
+        customer_tier: Some("enterprise".into()),
+        risk_class: Some("high".into()),
+        tier: Tier::Dual,
+        gate_key: Some("refunds".into()),
+        matched_rules: vec!["over-100".into(), "over-1000".into()],
+        outcome: Outcome::ApprovedWithEdit,
+        created_at_ms: t0,
+        decided_at_ms: Some(t0 + 7 * MINUTE),
+        reviewer_id: Some("usr_ravi".into()),
+        hindsight: Hindsight::NotReviewed,
+    };
+    let lookup = Lookup::load(&t.db).await.unwrap();
+    let window = Window {
+        from_ms: t0 - 1,
+        to_ms: t0 + 1,
+    };
+    for (scope, ids) in [
+        (Scope::All, vec!["req_every_field", "req_other_type"]),
+        (Scope::DecidedBy(gate.clone()), vec!["req_every_field"]),
+        (
+            Scope::ActionTypes(vec!["payment.ref*".into()]),
+            vec!["req_every_field"],
+        ),
+        (
+            Scope::ActionTypes(vec!["payment.payout".into()]),
+            vec!["req_other_type"],
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let n = for_each_request(&t.db, window, &scope, &lookup, |r| seen.push(r))
+            .await
+            .unwrap();
+        seen.sort_by(|a, b| a.id.cmp(&b.id));
+        let seen_ids: Vec<&str> = seen.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(seen_ids, ids, "{scope:?}");
+        assert_eq!(n as usize, ids.len());
+        if let Some(read) = seen.iter().find(|r| r.id == edited.id) {
+            assert_eq!(read, &expected, "{scope:?}");
+        }
+    }
+    // Outside the window: nothing.
+    let later = Window {
+        from_ms: t0 + 1,
+        to_ms: t0 + HOUR,
+    };
+    let n = for_each_request(&t.db, later, &Scope::All, &lookup, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+on_both_engines!(history_read_back, history_is_read_back_field_for_field);

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod rows;
+pub mod scan;
 pub mod security;
 
 pub use db::Db;

@@ -24,8 +24,9 @@ use crate::domain::status::Status;
 use crate::domain::tier::Tier;
 use crate::error::{internal, AppError};
 use crate::on_db;
-use crate::server::Db;
+use crate::server::{scan, Db};
 use futures::TryStreamExt;
+use rusqlite::types::Value;
 use std::collections::HashMap;
 
 /// Names for the ids stored on requests.
@@ -106,27 +107,27 @@ struct Row {
     status: String,
     created_at: i64,
     decided_at: Option<i64>,
-    final_kind: Option<String>,
-    final_reviewer: Option<String>,
+    /// The final decision's kind and reviewer id, separated by a space (one lookup for both).
+    final_decision: Option<String>,
     hindsight: Option<String>,
 }
 
-/// The final human decision, for requests a human decided (dual review: the second one).
+/// The final human decision, for requests a human decided (dual review: the second one): its
+/// kind and reviewer in one text, so the decision is looked up once per request, not once per
+/// column. Kinds contain no space.
 const FINAL: &str = "CASE WHEN r.tier IN ('review', 'dual') AND r.status IN ('approved', \
-    'approved_with_edit', 'rejected', 'executed', 'execution_failed') THEN (SELECT d.{col} \
-    FROM decisions d WHERE d.request_id = r.id AND d.kind IN ('approve', 'approve_with_edit', \
-    'reject') ORDER BY d.created_at DESC, d.id DESC LIMIT 1) END";
+    'approved_with_edit', 'rejected', 'executed', 'execution_failed') THEN (SELECT d.kind || ' ' \
+    || COALESCE(d.reviewer_id, '') FROM decisions d WHERE d.request_id = r.id AND d.kind IN \
+    ('approve', 'approve_with_edit', 'reject') ORDER BY d.created_at DESC, d.id DESC LIMIT 1) END";
 
 fn select_sql(scope: &Scope) -> String {
     let mut sql = format!(
         "SELECT r.id, r.action_type, r.agent_id, r.amount_minor, r.currency, r.record_count, \
          r.recipient_count, r.confidence, r.customer_tier, r.risk_class, r.tier, r.gate_id, \
-         r.matched_rules, r.status, r.created_at, r.decided_at, {} AS final_kind, \
-         {} AS final_reviewer, CASE WHEN r.tier IN ('auto', 'log') THEN (SELECT a.verdict \
-         FROM after_fact_reviews a WHERE a.request_id = r.id) END AS hindsight \
+         r.matched_rules, r.status, r.created_at, r.decided_at, {FINAL} AS final_decision, \
+         CASE WHEN r.tier IN ('auto', 'log') THEN (SELECT a.verdict FROM after_fact_reviews a \
+         WHERE a.request_id = r.id) END AS hindsight \
          FROM action_requests r WHERE r.created_at >= $1 AND r.created_at < $2",
-        FINAL.replace("{col}", "kind"),
-        FINAL.replace("{col}", "reviewer_id"),
     );
     match scope {
         Scope::All => {}
@@ -189,7 +190,17 @@ fn to_historic(row: Row, lookup: &Lookup) -> Result<HistoricRequest, String> {
         .status
         .parse()
         .map_err(|e| format!("request {}: {e:?}", row.id))?;
-    let outcome = params::outcome_of(tier, status, row.final_kind.as_deref());
+    let (final_kind, final_reviewer) = match row.final_decision.as_deref() {
+        Some(both) => {
+            let (kind, reviewer) = both.split_once(' ').unwrap_or((both, ""));
+            (
+                Some(kind),
+                (!reviewer.is_empty()).then(|| reviewer.to_owned()),
+            )
+        }
+        None => (None, None),
+    };
+    let outcome = params::outcome_of(tier, status, final_kind);
     let matched_rules = if row.matched_rules == "[]" {
         Vec::new()
     } else {
@@ -220,7 +231,7 @@ fn to_historic(row: Row, lookup: &Lookup) -> Result<HistoricRequest, String> {
         outcome,
         created_at_ms: row.created_at,
         decided_at_ms: row.decided_at,
-        reviewer_id: row.final_reviewer,
+        reviewer_id: final_reviewer,
         hindsight: match row.hindsight.as_deref() {
             Some("fine") => Hindsight::Fine,
             Some("should_not_have_happened") => Hindsight::ShouldNotHaveHappened,
@@ -240,31 +251,70 @@ pub async fn for_each_request(
 ) -> Result<u64, AppError> {
     let sql = select_sql(scope);
     let mut n = 0u64;
-    on_db!(db, |p| {
-        let mut q = sqlx::query_as::<_, Row>(&sql)
-            .bind(window.from_ms)
-            .bind(window.to_ms);
-        match scope {
-            Scope::All => {}
-            Scope::DecidedBy(id) => q = q.bind(id.clone()),
-            Scope::ActionTypes(patterns) => {
-                for pattern in patterns {
-                    q = q.bind(bind_value(pattern));
-                }
+    let mut take = |row: Row| -> Result<(), AppError> {
+        if let Scope::ActionTypes(patterns) = scope {
+            if !matches_pattern(patterns, &row.action_type) {
+                return Ok(());
             }
         }
-        let mut rows = q.fetch(p);
-        while let Some(row) = rows.try_next().await? {
-            if let Scope::ActionTypes(patterns) = scope {
-                if !matches_pattern(patterns, &row.action_type) {
-                    continue;
-                }
-            }
-            each(to_historic(row, lookup).map_err(internal)?);
-            n += 1;
+        each(to_historic(row, lookup).map_err(internal)?);
+        n += 1;
+        Ok(())
+    };
+    match db {
+        Db::Sqlite(pool) => {
+            let mut binds = vec![Value::from(window.from_ms), Value::from(window.to_ms)];
+            binds.extend(scope_binds(scope).into_iter().map(Value::from));
+            let path = pool.connect_options().get_filename().to_path_buf();
+            scan::for_each_row(path, sql, binds, row_from_sqlite, &mut take).await?;
         }
-    });
+        Db::Postgres(pool) => {
+            let mut q = sqlx::query_as::<_, Row>(&sql)
+                .bind(window.from_ms)
+                .bind(window.to_ms);
+            for value in scope_binds(scope) {
+                q = q.bind(value);
+            }
+            let mut rows = q.fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                take(row)?;
+            }
+        }
+    }
     Ok(n)
+}
+
+/// What `scope`'s placeholders (`$3`, …) bind.
+fn scope_binds(scope: &Scope) -> Vec<String> {
+    match scope {
+        Scope::All => Vec::new(),
+        Scope::DecidedBy(id) => vec![id.clone()],
+        Scope::ActionTypes(patterns) => patterns.iter().map(|p| bind_value(p)).collect(),
+    }
+}
+
+/// [`Row`] from a SQLite scan ([`scan::for_each_row`]), by column position in [`select_sql`].
+fn row_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: r.get(0)?,
+        action_type: r.get(1)?,
+        agent_id: r.get(2)?,
+        amount_minor: r.get(3)?,
+        currency: r.get(4)?,
+        record_count: r.get(5)?,
+        recipient_count: r.get(6)?,
+        confidence: r.get(7)?,
+        customer_tier: r.get(8)?,
+        risk_class: r.get(9)?,
+        tier: r.get(10)?,
+        gate_id: r.get(11)?,
+        matched_rules: r.get(12)?,
+        status: r.get(13)?,
+        created_at: r.get(14)?,
+        decided_at: r.get(15)?,
+        final_decision: r.get(16)?,
+        hindsight: r.get(17)?,
+    })
 }
 
 /// The gate part of a statistics key (`refunds` of `refunds/over-100`), unless it names no gate.
