@@ -126,31 +126,29 @@ pub async fn append_all(
         bodies.push((body, std::mem::replace(&mut hash, next)));
     }
     // Until the insert succeeds the head is unknown, so a caller that goes on reads it again.
-    if !bodies.is_empty() {
-        let sql = rows::values_sql(
-            "INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, event_type, \
-             request_id, detail, prev_hash, hash)",
-            &rows::bound(9),
-            bodies.len(),
-            "",
-        );
-        let mut vals: Vec<Val> = Vec::with_capacity(bodies.len() * 9);
-        for (i, (body, prev_hash)) in bodies.iter().enumerate() {
-            let own_hash = bodies.get(i + 1).map_or(hash.as_str(), |(_, h)| h.as_str());
-            vals.extend([
-                Val::from(body.seq),
-                body.occurred_at.into(),
-                (&body.actor_kind).into(),
-                (&body.actor_id).into(),
-                (&body.event_type).into(),
-                (&body.request_id).into(),
-                (&body.detail).into(),
-                prev_hash.into(),
-                own_hash.into(),
-            ]);
-        }
-        rows::execute(tx, &sql, &vals).await?;
+    let mut vals: Vec<Val> = Vec::with_capacity(bodies.len() * 9);
+    for (i, (body, prev_hash)) in bodies.iter().enumerate() {
+        let own_hash = bodies.get(i + 1).map_or(hash.as_str(), |(_, h)| h.as_str());
+        vals.extend([
+            Val::from(body.seq),
+            body.occurred_at.into(),
+            (&body.actor_kind).into(),
+            (&body.actor_id).into(),
+            (&body.event_type).into(),
+            (&body.request_id).into(),
+            (&body.detail).into(),
+            prev_hash.into(),
+            own_hash.into(),
+        ]);
     }
+    rows::insert(
+        tx,
+        "INSERT INTO audit_events (seq, occurred_at, actor_kind, actor_id, event_type, \
+         request_id, detail, prev_hash, hash)",
+        &rows::bound(9),
+        &vals,
+    )
+    .await?;
     *head = Some((seq, hash));
     Ok(seq)
 }

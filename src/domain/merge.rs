@@ -178,8 +178,9 @@ pub struct Person<'a> {
 }
 
 impl Person<'_> {
-    /// Whether `reference`, a user id or an email, names this person.
-    fn is(&self, reference: &str) -> bool {
+    /// Whether `reference`, a user id or an email (ASCII case folded, as SQL `LOWER` does on
+    /// SQLite), names this person.
+    pub fn is(&self, reference: &str) -> bool {
         reference == self.id
             || (!self.email.is_empty() && reference.eq_ignore_ascii_case(self.email))
     }

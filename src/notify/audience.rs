@@ -8,6 +8,7 @@
 use super::prefs::Mode;
 use super::{prepare, render, Channel, NotificationKind, PayloadPolicy, RequestSummary};
 use crate::domain::gate_settings::GateSettings;
+use crate::domain::merge::Person;
 use crate::on_tx;
 use crate::server::db::Tx;
 use crate::server::ids::new_id;
@@ -105,8 +106,8 @@ impl Audience {
         eligible_among(&self.roles, &self.memberships, settings)
     }
 
-    /// The active people `acting_for` names, by id or by email in any case: a request made for
-    /// someone is never theirs to review.
+    /// The active people `acting_for` names, by id or by email in any ASCII case (the same test as
+    /// dual review's, [`Person::is`]): a request made for someone is never theirs to review.
     pub fn named_by(&self, acting_for: Option<&str>) -> Vec<String> {
         let Some(named) = acting_for else {
             return Vec::new();
@@ -114,7 +115,14 @@ impl Audience {
         let mut ids: Vec<String> = self
             .roles
             .iter()
-            .filter(|(id, email, _)| id == named || email.to_lowercase() == named.to_lowercase())
+            .filter(|(id, email, _)| {
+                Person {
+                    id,
+                    email,
+                    teams: &[],
+                }
+                .is(named)
+            })
             .map(|(id, _, _)| id.clone())
             .collect();
         ids.dedup();
@@ -246,56 +254,52 @@ pub async fn store(tx: &mut Tx, outgoing: &[Outgoing]) -> Result<usize, sqlx::Er
             )),
         }
     }
-    if !messages.is_empty() {
-        let sql = rows::values_sql(
-            "INSERT INTO notifications (id, kind, request_id, user_id, channel_id, channel, \
-             prepared, created_at, next_attempt_at)",
-            &rows::bound(9),
-            messages.len(),
-            "",
-        );
-        let vals: Vec<Val> = messages
-            .iter()
-            .flat_map(
-                |(id, kind, request, user, channel_id, channel, prepared, at)| {
-                    [
-                        Val::from(id),
-                        (*kind).into(),
-                        (*request).into(),
-                        (*user).into(),
-                        (*channel_id).into(),
-                        channel.into(),
-                        prepared.into(),
-                        (*at).into(),
-                        (*at).into(),
-                    ]
-                },
-            )
-            .collect();
-        rows::execute(tx, &sql, &vals).await?;
-    }
-    if !digest.is_empty() {
-        let sql = rows::values_sql(
-            "INSERT INTO digest_items (id, user_id, kind, request_id, summary, created_at)",
-            &rows::bound(6),
-            digest.len(),
-            "",
-        );
-        let vals: Vec<Val> = digest
-            .iter()
-            .flat_map(|(id, user, kind, request, summary, at)| {
+    let vals: Vec<Val> = messages
+        .iter()
+        .flat_map(
+            |(id, kind, request, user, channel_id, channel, prepared, at)| {
                 [
                     Val::from(id),
-                    (*user).into(),
                     (*kind).into(),
                     (*request).into(),
-                    summary.into(),
+                    (*user).into(),
+                    (*channel_id).into(),
+                    channel.into(),
+                    prepared.into(),
+                    (*at).into(),
                     (*at).into(),
                 ]
-            })
-            .collect();
-        rows::execute(tx, &sql, &vals).await?;
-    }
+            },
+        )
+        .collect();
+    rows::insert(
+        tx,
+        "INSERT INTO notifications (id, kind, request_id, user_id, channel_id, channel, \
+         prepared, created_at, next_attempt_at)",
+        &rows::bound(9),
+        &vals,
+    )
+    .await?;
+    let vals: Vec<Val> = digest
+        .iter()
+        .flat_map(|(id, user, kind, request, summary, at)| {
+            [
+                Val::from(id),
+                (*user).into(),
+                (*kind).into(),
+                (*request).into(),
+                summary.into(),
+                (*at).into(),
+            ]
+        })
+        .collect();
+    rows::insert(
+        tx,
+        "INSERT INTO digest_items (id, user_id, kind, request_id, summary, created_at)",
+        &rows::bound(6),
+        &vals,
+    )
+    .await?;
     Ok(messages.len() + digest.len())
 }
 

@@ -83,22 +83,20 @@ pub async fn store_approval_tokens(
     tx: &mut Tx,
     tokens: &[(&str, &str, &str, i64)],
 ) -> Result<(), sqlx::Error> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let sql = rows::values_sql(
-        "INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at)",
-        &rows::bound(4),
-        tokens.len(),
-        "",
-    );
     let vals: Vec<Val> = tokens
         .iter()
         .flat_map(|&(token, request, sha, at)| {
             [token.into(), request.into(), sha.into(), at.into()]
         })
         .collect();
-    rows::execute(tx, &sql, &vals).await.map(|_| ())
+    rows::insert(
+        tx,
+        "INSERT INTO approval_tokens (token, request_id, payload_sha256, issued_at)",
+        &rows::bound(4),
+        &vals,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Queues a webhook to the request's callback URL, if it has one. The body is built when it is
@@ -117,15 +115,6 @@ pub async fn enqueue_webhook(
 
 /// [`enqueue_webhook`] for several requests at once: (request id, callback URL, queued at) each.
 pub async fn enqueue_webhooks(tx: &mut Tx, hooks: &[(&str, &str, i64)]) -> Result<(), sqlx::Error> {
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let sql = rows::values_sql(
-        "INSERT INTO webhook_outbox (id, request_id, url, body, created_at, next_attempt_at)",
-        &[None, None, None, Some("''"), None, None],
-        hooks.len(),
-        "",
-    );
     let ids: Vec<String> = hooks.iter().map(|_| ids::new_id("msg")).collect();
     let vals: Vec<Val> = hooks
         .iter()
@@ -134,7 +123,14 @@ pub async fn enqueue_webhooks(tx: &mut Tx, hooks: &[(&str, &str, i64)]) -> Resul
             [id.into(), request.into(), url.into(), at.into(), at.into()]
         })
         .collect();
-    rows::execute(tx, &sql, &vals).await.map(|_| ())
+    rows::insert(
+        tx,
+        "INSERT INTO webhook_outbox (id, request_id, url, body, created_at, next_attempt_at)",
+        &[None, None, None, Some("''"), None, None],
+        &vals,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// What a reviewer decided.

@@ -105,21 +105,8 @@ pub async fn insert_all(
     tx: &mut Tx,
     all: &[(&NewActionRequest, &FirstState)],
 ) -> Result<(), sqlx::Error> {
-    if all.is_empty() {
-        return Ok(());
-    }
     let mut columns = rows::bound(32);
     columns.insert(29, Some("1")); // state_version
-    let sql = rows::values_sql(
-        "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
-         title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
-         currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
-         acting_for, tenant, callback_url, deadline_at, tier, status, gate_id, gate_version, \
-         matched_rules, explanation, state_version, created_at, updated_at, decided_at)",
-        &columns,
-        all.len(),
-        "",
-    );
     let mut vals: Vec<Val> = Vec::with_capacity(all.len() * 32);
     for (r, _) in all {
         vals.extend([
@@ -157,13 +144,17 @@ pub async fn insert_all(
             r.decided_at.into(),
         ]);
     }
-    rows::execute(tx, &sql, &vals).await?;
-    let sql = rows::values_sql(
-        "INSERT INTO request_states (request_id, version, content_sha256, snapshot, cause, created_at)",
-        &[None, Some("1"), None, None, Some("'received'"), None],
-        all.len(),
-        "",
-    );
+    rows::insert(
+        tx,
+        "INSERT INTO action_requests (id, agent_id, idempotency_key, body_sha256, action_type, \
+         title, payload, current_state, inputs, reasoning, alternatives, confidence, amount_minor, \
+         currency, counterparty, customer_tier, record_count, recipient_count, risk_class, \
+         acting_for, tenant, callback_url, deadline_at, tier, status, gate_id, gate_version, \
+         matched_rules, explanation, state_version, created_at, updated_at, decided_at)",
+        &columns,
+        &vals,
+    )
+    .await?;
     let mut vals: Vec<Val> = Vec::with_capacity(all.len() * 4);
     for (r, first) in all {
         vals.extend([
@@ -173,7 +164,13 @@ pub async fn insert_all(
             r.created_at.into(),
         ]);
     }
-    rows::execute(tx, &sql, &vals).await?;
+    rows::insert(
+        tx,
+        "INSERT INTO request_states (request_id, version, content_sha256, snapshot, cause, created_at)",
+        &[None, Some("1"), None, None, Some("'received'"), None],
+        &vals,
+    )
+    .await?;
     Ok(())
 }
 

@@ -112,6 +112,22 @@ macro_rules! bind_all {
     }};
 }
 
+/// Inserts the rows in `vals` (row after row, one value per bound column) with one statement
+/// `head VALUES (…), …`; nothing when there are none. The rows it inserted.
+pub async fn insert(
+    tx: &mut Tx,
+    head: &str,
+    columns: &[Option<&str>],
+    vals: &[Val<'_>],
+) -> Result<u64, sqlx::Error> {
+    let width = columns.iter().filter(|c| c.is_none()).count();
+    if vals.is_empty() || width == 0 {
+        return Ok(0);
+    }
+    debug_assert_eq!(vals.len() % width, 0, "whole rows of values");
+    execute(tx, &values_sql(head, columns, vals.len() / width, ""), vals).await
+}
+
 /// Runs a statement from [`values_sql`] with `vals` (row after row); the rows it changed.
 pub async fn execute(tx: &mut Tx, sql: &str, vals: &[Val<'_>]) -> Result<u64, sqlx::Error> {
     on_tx!(tx, |c| bind_all!(sqlx::query(sql), vals)

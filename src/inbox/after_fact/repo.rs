@@ -33,20 +33,18 @@ pub async fn enqueue_all(
     tx: &mut Tx,
     queued: &[(&str, QueueReason, i64)],
 ) -> Result<(), sqlx::Error> {
-    if queued.is_empty() {
-        return Ok(());
-    }
-    let sql = rows::values_sql(
-        "INSERT INTO after_fact_reviews (request_id, reason, queued_at)",
-        &rows::bound(3),
-        queued.len(),
-        "",
-    );
     let vals: Vec<Val> = queued
         .iter()
         .flat_map(|&(request, reason, at)| [request.into(), reason.as_str().into(), at.into()])
         .collect();
-    rows::execute(tx, &sql, &vals).await.map(|_| ())
+    rows::insert(
+        tx,
+        "INSERT INTO after_fact_reviews (request_id, reason, queued_at)",
+        &rows::bound(3),
+        &vals,
+    )
+    .await
+    .map(|_| ())
 }
 
 const ROW: &str = "SELECT a.request_id, a.reason, a.queued_at, r.action_type, r.title, \
