@@ -55,6 +55,7 @@ pub async fn fresh_db(engine: Engine) -> Option<TestDb> {
             .await
             .expect("connect to the test PostgreSQL server");
             if let Db::Postgres(p) = &admin_db {
+                drop_abandoned_test_databases(p).await;
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(p)
                     .await
@@ -73,6 +74,37 @@ pub async fn fresh_db(engine: Engine) -> Option<TestDb> {
         .expect("connect to fresh database");
     db.migrate().await.expect("migrate fresh database");
     Some(TestDb { db, target, dir })
+}
+
+/// Drops the databases earlier test processes created and left behind (a test process ends
+/// without dropping its own), once per process: on a long-lived PostgreSQL server they would
+/// otherwise fill the disk. A database is abandoned when the process named in it is gone.
+async fn drop_abandoned_test_databases(admin: &sqlx::PgPool) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'cs\\_test\\_%'",
+        )
+        .fetch_all(admin)
+        .await
+        .unwrap_or_default();
+        for name in names {
+            let pid = name
+                .strip_prefix("cs_test_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let abandoned = pid.is_some_and(|pid| {
+                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+            if abandoned {
+                // Best effort: another process may be dropping it at the same moment.
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(admin)
+                    .await;
+            }
+        }
+    })
+    .await;
 }
 
 fn uuid_like() -> String {
