@@ -170,6 +170,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     config.session.idle_timeout = Duration::from_secs(args.idle_timeout_minutes * 60);
     config.session.absolute_timeout = Duration::from_secs(args.absolute_timeout_hours * 3600);
     config.trusted_proxies = args.trusted_proxies.clone();
+    config.allow_private_callbacks = args.allow_private_callbacks;
     config.audit_key_file = audit_key_path(cli);
     config.audit_retention_days = args.audit_retention_days;
     config.checkpoint_every_events = args.checkpoint_every_events;

@@ -945,6 +945,120 @@ on_both_engines!(
     concurrent_submissions_share_commits_and_keep_their_answers
 );
 
+/// By default callbacks reach public addresses only (against server-side request forgery):
+/// a URL naming a private host is refused at submission and stores nothing; a URL stored while
+/// private callbacks were allowed, or a host name that resolves only to private addresses, is
+/// refused when it would be called, and the delivery log says why.
+async fn callbacks_must_be_public(engine: Engine) {
+    let Some(api) = Api::start_with(engine, |c| {
+        c.allow_private_callbacks = false;
+        c.webhook_schedule = vec![Duration::ZERO];
+        c.job_interval = Duration::from_millis(50);
+    })
+    .await
+    else {
+        return;
+    };
+    let (receiver_url, receiver) = start_receiver(0).await;
+    let requests_before = api.count("action_requests").await;
+    let keys_before = api.count("idempotency_keys").await;
+    for (i, url) in [
+        receiver_url.as_str(),
+        "http://localhost:9/hook",
+        "http://[::1]/hook",
+        "http://10.0.0.7/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706433/hook",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = refund("4200.00");
+        body["callback_url"] = json!(url);
+        let (status, problem, _) = api.submit(&format!("private-{i}"), &body).await;
+        assert_eq!(status, 400, "{url}: {problem}");
+        assert_eq!(problem["field"], "callback_url", "{url}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("public address"),
+            "{url}: {problem}"
+        );
+    }
+    assert_eq!(api.count("action_requests").await, requests_before);
+    assert_eq!(api.count("idempotency_keys").await, keys_before);
+
+    // Delivery refuses what submission would refuse now: a loopback URL stored earlier.
+    let (status, v, _) = api.submit("stored-earlier", &refund("4200.00")).await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    on_db!(&api.server.db.db, |p| sqlx::query(
+        "UPDATE action_requests SET callback_url = $1 WHERE id = $2"
+    )
+    .bind(&receiver_url)
+    .bind(&id)
+    .execute(p)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let reject = || Verdict::Reject {
+        reason_code: None,
+        reason: "no".into(),
+    };
+    decide(&api.server.state, &dana(), &id, 1, reject())
+        .await
+        .unwrap();
+    let gave_up = "audit_events WHERE event_type = 'webhook_gave_up'";
+    for _ in 0..100 {
+        if api.count(gave_up).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(api.count(gave_up).await, 1);
+    let refused = "webhook_attempts WHERE error LIKE '%must reach a public address%'";
+    assert_eq!(api.count(refused).await, 1);
+    assert!(receiver.seen.lock().unwrap().is_empty(), "nothing was sent");
+
+    // A host name is judged by what it resolves to, when it is called: any name /etc/hosts maps
+    // to a private address (here the machine's own name) will do.
+    let private_name = std::fs::read_to_string("/etc/hosts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split('#').next()?.split_whitespace();
+            let ip: std::net::IpAddr = fields.next()?.parse().ok()?;
+            let names: Vec<String> = fields.map(str::to_ascii_lowercase).collect();
+            (!countersign::server::outbound::is_public(ip)).then_some(names)
+        })
+        .flatten()
+        .find(|name| name != "localhost" && !name.ends_with(".localhost"));
+    match private_name {
+        Some(name) => {
+            let mut body = refund("4200.00");
+            body["callback_url"] = json!(format!("http://{name}:9/hook"));
+            let (status, v, _) = api.submit("resolves-private", &body).await;
+            assert_eq!(status, 201, "a host name is accepted: {v}");
+            let id = v["id"].as_str().unwrap().to_owned();
+            decide(&api.server.state, &dana(), &id, 1, reject())
+                .await
+                .unwrap();
+            for _ in 0..100 {
+                if api.count(gave_up).await == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let no_public = "webhook_attempts WHERE error LIKE '%resolves to no public address%'";
+            assert_eq!(api.count(no_public).await, 1, "{name}");
+        }
+        None => eprintln!("skipping the resolver check: /etc/hosts names no private host"),
+    }
+    api.server.stop().await;
+}
+on_both_engines!(public_callbacks, callbacks_must_be_public);
+
 async fn bad_input_gets_a_problem_naming_the_field_and_stores_nothing(engine: Engine) {
     let Some(api) = Api::start(engine).await else {
         return;

@@ -31,6 +31,8 @@ fn serve(data: &str, port: u16) -> Child {
             "--bind",
             &format!("127.0.0.1:{port}"),
             "--insecure-cookies",
+            // The test's webhook receiver listens on loopback.
+            "--allow-private-callbacks",
         ])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "off")

@@ -89,6 +89,8 @@ impl Cluster {
                 "--bind",
                 &format!("127.0.0.1:{}", self.ports[i]),
                 "--insecure-cookies",
+                // The test's webhook receiver listens on loopback.
+                "--allow-private-callbacks",
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

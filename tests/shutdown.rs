@@ -71,7 +71,8 @@ async fn sigterm_finishes_in_flight_work_and_releases_leases() {
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
-        .args(["--insecure-cookies"])
+        // The test's webhook receiver listens on loopback.
+        .args(["--insecure-cookies", "--allow-private-callbacks"])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "off")
         .stdout(Stdio::null())

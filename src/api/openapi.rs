@@ -107,7 +107,7 @@ pub fn document() -> Value {
                     "risk_class": opt_string.clone(),
                     "acting_for": {"type": ["string", "null"], "description": "User id or email the agent acts for; that person cannot review it"},
                     "tenant": opt_string.clone(),
-                    "callback_url": {"type": ["string", "null"], "format": "uri", "description": "Receives signed webhooks (Standard Webhooks) on every terminal transition"},
+                    "callback_url": {"type": ["string", "null"], "format": "uri", "description": "Receives signed webhooks (Standard Webhooks) on every terminal transition. Must reach a public address: private, loopback and link-local hosts are refused unless the server runs with --allow-private-callbacks"},
                     "deadline": {"type": ["string", "null"], "format": "date-time"},
                     "supersedes": {"type": ["string", "null"], "description": "Id of an earlier request this one replaces"}
                 }},

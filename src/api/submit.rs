@@ -222,6 +222,17 @@ pub async fn submit(
     let key = idempotency_key(&headers)?;
     let now = now_ms();
     let valid = checkpoint::parse(&bytes, now).map_err(|p| Problem::invalid(&p.field, p.detail))?;
+    if !state.config.allow_private_callbacks {
+        let refused = valid
+            .body
+            .callback_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| crate::server::outbound::refused_callback(&u));
+        if let Some(why) = refused {
+            return Err(Problem::invalid("callback_url", why));
+        }
+    }
     let body_hash = sha256_hex(
         canonical_json(&serde_json::to_value(&valid.body).unwrap_or_default()).as_bytes(),
     );

@@ -147,6 +147,12 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Let agents' callback URLs reach private, loopback and link-local addresses (by default
+    /// only public addresses are called, against server-side request forgery). For agents in
+    /// the same private network.
+    #[arg(long, env = "COUNTERSIGN_ALLOW_PRIVATE_CALLBACKS")]
+    pub allow_private_callbacks: bool,
+
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "COUNTERSIGN_IDLE_TIMEOUT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub idle_timeout_minutes: u64,

@@ -30,6 +30,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Delays before each webhook delivery attempt; after the last, delivery gives up.
     pub webhook_schedule: Vec<Duration>,
+    /// Whether agents' callbacks may reach non-public addresses (see `server::outbound`).
+    pub allow_private_callbacks: bool,
     /// How often background jobs look for work when nothing wakes them.
     pub job_interval: Duration,
     /// After a request's deadline passes it is escalated; this long later it expires (rejected).
@@ -84,6 +86,7 @@ impl Config {
             },
             trusted_proxies: Vec::new(),
             webhook_schedule: default_webhook_schedule(),
+            allow_private_callbacks: false,
             job_interval: Duration::from_secs(1),
             escalation_window: DEFAULT_ESCALATION_WINDOW,
             audit_key_file: data_dir.join("audit-signing.key"),

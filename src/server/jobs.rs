@@ -379,8 +379,8 @@ async fn claim_next(db: &Db, now: i64) -> Result<Option<Due>, sqlx::Error> {
     Ok(due)
 }
 
-/// The client webhooks are sent with: 10 s timeout, no redirects (a redirect could send the
-/// signed body somewhere the agent did not name).
+/// The client notification-channel webhooks are sent with: 10 s timeout, no redirects. Agents'
+/// callbacks use [`crate::server::outbound::callback_client`].
 pub fn webhook_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -451,6 +451,19 @@ pub async fn deliver_due_webhooks(state: &AppState) -> anyhow::Result<usize> {
     Ok(delivered)
 }
 
+/// An error and its causes on one line: reqwest's own text does not say why a connection
+/// failed (refused, timed out, or a host with no public address).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = crate::server::db::one_line(&e);
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&crate::server::db::one_line(&c));
+        cause = c.source();
+    }
+    text
+}
+
 async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
     let (built, secret) = build_body(state, &m.request_id).await?;
     let body = if m.body.is_empty() {
@@ -469,16 +482,26 @@ async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
     let started = now_ms();
     let clock = Instant::now();
     let timestamp = started / 1000;
-    let outcome: Result<u16, String> = match secret
+    // A URL stored before callbacks had to be public, or while the server allowed private ones,
+    // is refused now; host names are checked by the client's resolver.
+    let refused = match url::Url::parse(&m.url) {
+        Ok(url) if !state.config.allow_private_callbacks => {
+            crate::server::outbound::refused_callback(&url)
+        }
+        Ok(_) => None,
+        Err(e) => Some(format!("not a URL: {e}")),
+    };
+    let signature = secret
         .as_deref()
-        .and_then(|s| sign(s, &m.id, timestamp, &body))
-    {
-        None => Err(
+        .and_then(|s| sign(s, &m.id, timestamp, &body));
+    let outcome: Result<u16, String> = match (refused, signature) {
+        (Some(why), _) => Err(format!("callback_url {why}")),
+        (None, None) => Err(
             "the agent has no webhook secret; create one with `countersign agent secret NAME`"
                 .into(),
         ),
-        Some(signature) => state
-            .http
+        (None, Some(signature)) => state
+            .callbacks
             .post(&m.url)
             .header("content-type", "application/json")
             .header("webhook-id", &m.id)
@@ -488,7 +511,7 @@ async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
             .send()
             .await
             .map(|r| r.status().as_u16())
-            .map_err(|e| crate::server::db::one_line(&e)),
+            .map_err(|e| with_causes(&e)),
     };
     let attempt = m.attempts + 1;
     let ok = matches!(outcome, Ok(code) if (200..300).contains(&code));

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jobs;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod rows;
 pub mod scan;
 pub mod security;
@@ -26,8 +27,12 @@ pub struct AppState {
     pub config: Arc<config::Config>,
     /// Bumped whenever a request changes state in this process, to wake long-polls and workers.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
-    /// Outgoing HTTP (webhooks); one per server, so its connections live on the server's runtime.
+    /// Outgoing HTTP to notification channels (set up by admins); one per server, so its
+    /// connections live on the server's runtime.
     pub http: reqwest::Client,
+    /// Outgoing HTTP to agents' callback URLs: public addresses only unless configured
+    /// otherwise (`outbound::callback_client`).
+    pub callbacks: reqwest::Client,
     /// Signs audit checkpoints and evidence bundles.
     pub audit_key: Arc<crate::audit::signing::AuditKey>,
     /// Sends email notifications, when SMTP is configured.
@@ -55,12 +60,14 @@ impl AppState {
             )?)),
             None => None,
         };
+        let callbacks = outbound::callback_client(config.allow_private_callbacks);
         Ok(AppState {
             db,
             leptos_options: http::leptos_options(&config),
             config: Arc::new(config),
             changes: Arc::new(tokio::sync::watch::channel(0).0),
             http: jobs::webhook_client(),
+            callbacks,
             audit_key: Arc::new(audit_key),
             mailer,
             http_metrics: Arc::default(),

@@ -156,6 +156,8 @@ impl TestServer {
         );
         // The test client speaks plain HTTP on loopback, as `--insecure-cookies` allows.
         config.session.secure_cookie = false;
+        // Test webhook receivers listen on loopback; `callbacks_must_be_public` covers the default.
+        config.allow_private_callbacks = true;
         tweak(&mut config);
         let listener = http::bind(&config).await.expect("bind random port");
         let addr = listener.local_addr().unwrap();
