@@ -1,9 +1,11 @@
 //! Loading history for statistics and backtests (both engines), and assembling the pages' data.
 //!
-//! Requests are streamed row by row (`fetch`) into streaming accumulators (`Summary`, `Trend`,
-//! `Backtest`), so memory stays flat however long the window. Only the columns policy and the
-//! statistics read are selected; the final human decision (kind and reviewer) is looked up
-//! through the `decisions (request_id, created_at)` index, and only for requests a human decided.
+//! Requests are streamed into streaming accumulators (`Summary`, `Trend`, `Backtest`), so memory
+//! stays flat however long the window: on PostgreSQL row by row through sqlx (`fetch`), on
+//! SQLite in batches from a read-only connection of their own ([`scan::for_each_row`], which
+//! says why). Only the columns policy and the statistics read are selected; the final human
+//! decision (kind and reviewer, in one lookup) is found through the `decisions (request_id,
+//! created_at)` index, and only for requests a human decided.
 //!
 //! The after-the-fact judgement of `log` and sampled `auto` requests is looked up by primary key
 //! in `after_fact_reviews`, only for those tiers; requests nobody judged (yet) load as
