@@ -9,7 +9,7 @@
 //! gapless sequence in commit order.
 //!
 //! A group is written with one statement per table, not one per submission
-//! ([`store_all`], [`crate::server::rows`]): every statement is a round trip (to SQLite's worker
+//! (`store_all`, [`crate::server::rows`]): every statement is a round trip (to SQLite's worker
 //! thread, or to PostgreSQL), and a fresh run of the statement.
 //!
 //! The writer runs on a thread of its own with a connection of its own. On the runtime shared

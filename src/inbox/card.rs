@@ -234,7 +234,7 @@ pub fn DiffView(
     .into_any()
 }
 
-/// "address.city" -> "Address › city"; "lines[0].amount" keeps its index.
+/// `"address.city"` -> `"Address › city"`; `"lines[0].amount"` keeps its index.
 pub fn humanize_path(path: &str) -> String {
     path.split('.')
         .map(|p| match p.split_once('[') {

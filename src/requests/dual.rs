@@ -113,7 +113,7 @@ fn verdict_hash(verdict: &ReviewVerdict) -> String {
 }
 
 /// Records `reviewer`'s half of the current round; when it is the second half, merges the two.
-/// The caller read the request with [`super::lifecycle::current`] in `tx`, which holds its row,
+/// The caller read the request with `lifecycle::current` in `tx`, which holds its row,
 /// so two halves submitted at once are taken one after the other.
 pub async fn submit(
     tx: &mut Tx,

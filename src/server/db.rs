@@ -33,7 +33,7 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// A SQLite write transaction and this process's turn to write (see [`writer_turn`]). Derefs to
+/// A SQLite write transaction and this process's turn to write (see `writer_turn`). Derefs to
 /// the connection, like a `Transaction`; the turn passes on when it is committed or dropped.
 pub struct SqliteWrite {
     tx: Transaction<'static, Sqlite>,

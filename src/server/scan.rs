@@ -4,7 +4,7 @@
 //! through a channel, waking the other side per row. For a statistics scan of 400,000 requests
 //! that hand-off (thread switches, a copy and an allocation per value) was two thirds of the time
 //! (BENCHMARKS.md, "From the database"). A scan here opens its own read-only connection on a
-//! blocking thread, maps rows there, and passes them on [`BATCH`] at a time.
+//! blocking thread, maps rows there, and passes them on `BATCH` at a time.
 //!
 //! The file is read, not mapped (`mmap_size`): mapping saved another 0.2 to 0.7 s of a 3 s scan
 //! but put every page the scan touched into the process's resident set (1.25 GB for a 1.4 GB
