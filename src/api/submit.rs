@@ -117,6 +117,7 @@ async fn claim_all(tx: &mut Tx, all: &[&Prepared]) -> Result<Vec<Claim>, sqlx::E
         &rows::bound(7),
         all.len(),
         "ON CONFLICT (agent_id, idempotency_key) DO NOTHING RETURNING request_id",
+        tx.placeholders(),
     );
     let vals: Vec<Val> = all
         .iter()

@@ -178,6 +178,14 @@ impl Tx {
         }
     }
 
+    /// The placeholders generated statements use on this engine.
+    pub fn placeholders(&self) -> super::rows::Placeholders {
+        match self {
+            Tx::Sqlite(_) => super::rows::Placeholders::Anonymous,
+            Tx::Postgres(_) => super::rows::Placeholders::Numbered,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t) => t.tx.commit().await,

@@ -5,6 +5,11 @@
 //! every statement is a round trip to the connection's worker thread and a fresh run of the
 //! prepared statement; one statement per table for the whole group instead of one per row is
 //! what lets the single writer keep up.
+//!
+//! SQLite gets anonymous `?` placeholders, PostgreSQL numbered ones (`$1`). SQLite resolves a
+//! numbered placeholder's index by searching a list of every name in the statement, and sqlx
+//! asks for each bound value's name: quadratic in the values of a multi-row statement (12% of
+//! the writer's SQLite thread for groups of 13; BENCHMARKS.md).
 
 use super::db::Tx;
 use crate::on_tx;
@@ -59,9 +64,25 @@ impl From<Option<f64>> for Val<'_> {
     }
 }
 
-/// `head VALUES ($1, …, $width), ($width+1, …), … tail` for `rows` rows. A placeholder may be
-/// a constant instead (`Some("1")` in `columns`): it binds nothing.
-pub fn values_sql(head: &str, columns: &[Option<&str>], rows: usize, tail: &str) -> String {
+/// How a statement marks where its bound values go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`, …: PostgreSQL.
+    Numbered,
+    /// `?` each, bound in order: SQLite.
+    Anonymous,
+}
+
+/// `head VALUES ($1, …, $width), ($width+1, …), … tail` for `rows` rows (`?` each with
+/// [`Placeholders::Anonymous`]). A placeholder may be a constant instead (`Some("1")` in
+/// `columns`): it binds nothing.
+pub fn values_sql(
+    head: &str,
+    columns: &[Option<&str>],
+    rows: usize,
+    tail: &str,
+    placeholders: Placeholders,
+) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns.len() * 5);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -77,11 +98,14 @@ pub fn values_sql(head: &str, columns: &[Option<&str>], rows: usize, tail: &str)
             }
             match constant {
                 Some(c) => sql.push_str(c),
-                None => {
-                    n += 1;
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
+                None => match placeholders {
+                    Placeholders::Anonymous => sql.push('?'),
+                    Placeholders::Numbered => {
+                        n += 1;
+                        sql.push('$');
+                        sql.push_str(itoa::Buffer::new().format(n));
+                    }
+                },
             }
         }
         sql.push(')');
@@ -125,7 +149,8 @@ pub async fn insert(
         return Ok(0);
     }
     debug_assert_eq!(vals.len() % width, 0, "whole rows of values");
-    execute(tx, &values_sql(head, columns, vals.len() / width, ""), vals).await
+    let sql = values_sql(head, columns, vals.len() / width, "", tx.placeholders());
+    execute(tx, &sql, vals).await
 }
 
 /// Runs a statement from [`values_sql`] with `vals` (row after row); the rows it changed.
@@ -155,12 +180,38 @@ mod tests {
     #[test]
     fn numbers_placeholders_across_rows_and_skips_constants() {
         assert_eq!(
-            values_sql("INSERT INTO t (a, b, c)", &[None, Some("1"), None], 2, ""),
+            values_sql(
+                "INSERT INTO t (a, b, c)",
+                &[None, Some("1"), None],
+                2,
+                "",
+                Placeholders::Numbered
+            ),
             "INSERT INTO t (a, b, c) VALUES ($1, 1, $2), ($3, 1, $4)"
         );
         assert_eq!(
-            values_sql("INSERT INTO t (a)", &bound(1), 1, "ON CONFLICT DO NOTHING"),
+            values_sql(
+                "INSERT INTO t (a)",
+                &bound(1),
+                1,
+                "ON CONFLICT DO NOTHING",
+                Placeholders::Numbered
+            ),
             "INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING"
+        );
+    }
+
+    #[test]
+    fn anonymous_placeholders_bind_in_order() {
+        assert_eq!(
+            values_sql(
+                "INSERT INTO t (a, b, c)",
+                &[None, Some("1"), None],
+                2,
+                "RETURNING a",
+                Placeholders::Anonymous
+            ),
+            "INSERT INTO t (a, b, c) VALUES (?, 1, ?), (?, 1, ?) RETURNING a"
         );
     }
 }
