@@ -4,6 +4,12 @@
 //!
 //! Not a criterion bench: one run of a multi-second export is the measurement, and the figure
 //! that matters besides time is the server process's peak resident memory (VmHWM).
+//!
+//! With `COUNTERSIGN_BENCH_PG_URL` the chain is copied into a new PostgreSQL database
+//! (`support/postgres.rs`) and the server exports from there.
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use countersign::audit::chain::{chain_hash, EventBody, GENESIS_HASH};
 use countersign::server::config::DatabaseTarget;
@@ -41,6 +47,15 @@ async fn main() {
         events(),
         started.elapsed().as_secs_f64()
     );
+    let pg = postgres::url();
+    let run_database = format!("bench_export_run_{}", std::process::id());
+    let database_url = match &pg {
+        None => String::new(),
+        Some(admin) => {
+            postgres::template_of(admin, &run_database, &dir.path().join("countersign.db")).await;
+            postgres::database_url(admin, &run_database)
+        }
+    };
 
     let mut add = Command::new(bin)
         .args([
@@ -52,6 +67,7 @@ async fn main() {
             "auditor",
             "bench@example.com",
         ])
+        .env("DATABASE_URL", &database_url)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -79,6 +95,7 @@ async fn main() {
             "--insecure-cookies",
         ])
         .env("RUST_LOG", "warn")
+        .env("DATABASE_URL", &database_url)
         .spawn()
         .unwrap();
     let client = reqwest::Client::builder()
@@ -122,12 +139,16 @@ async fn main() {
     let peak = memory(server.id(), "VmHWM");
     let _ = server.kill();
     let _ = server.wait();
+    if let Some(admin) = &pg {
+        postgres::drop_database(admin, &run_database).await;
+    }
     assert!(
         lines as i64 > events(),
         "every event was exported ({lines} lines)"
     );
     println!(
-        "export: {lines} events, {:.0} MB of JSON Lines in {:.2} s = {:.0} events/s (target: 1,000,000 in under 10 s)",
+        "export from {}: {lines} events, {:.0} MB of JSON Lines in {:.2} s = {:.0} events/s (target: 1,000,000 in under 10 s)",
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" },
         bytes as f64 / 1e6,
         took.as_secs_f64(),
         lines as f64 / took.as_secs_f64()

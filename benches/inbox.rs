@@ -18,9 +18,15 @@
 //! `COUNTERSIGN_BENCH_SECONDS`, default 20; `COUNTERSIGN_BENCH_ROWS`, default 1,000,000, with a
 //! tenth open; `COUNTERSIGN_BENCH_THINK_MS`, default 1000; `COUNTERSIGN_BENCH_SUBMIT_RATE`,
 //! default 1: 3,600 requests an hour for people, more than 20 reviewers decide). Targets: p95 under 100 ms, resident memory under 150 MB.
+//!
+//! With `COUNTERSIGN_BENCH_PG_URL` the same history is copied into PostgreSQL
+//! (`support/postgres.rs`) and the server runs on a copy of it there; its memory is then the
+//! server process's alone, without PostgreSQL's.
 
 #[path = "support/history.rs"]
 mod history;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -84,9 +90,24 @@ async fn main() {
     let fixture = history::cached(&dir, &spec).await;
     // A copy per run: the agent's submissions during the run must not pile up in the fixture.
     let scratch = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
-    std::fs::copy(&fixture, scratch.path().join("countersign.db")).unwrap();
-    let target = countersign::server::config::DatabaseTarget::Sqlite {
-        path: scratch.path().join("countersign.db"),
+    let pg = postgres::url();
+    let run_database = format!("bench_inbox_run_{}", std::process::id());
+    let target = match &pg {
+        None => {
+            std::fs::copy(&fixture, scratch.path().join("countersign.db")).unwrap();
+            countersign::server::config::DatabaseTarget::Sqlite {
+                path: scratch.path().join("countersign.db"),
+            }
+        }
+        Some(admin) => {
+            let template =
+                postgres::template_of(admin, &format!("bench_inbox_v1_{rows}"), &fixture).await;
+            postgres::copy_of(admin, &template, &run_database).await
+        }
+    };
+    let database_url = match &target {
+        countersign::server::config::DatabaseTarget::Postgres { url, .. } => url.clone(),
+        countersign::server::config::DatabaseTarget::Sqlite { .. } => String::new(),
     };
     let (open_count, total, agent_token) = {
         let db = countersign::server::Db::connect(&target).await.unwrap();
@@ -129,6 +150,7 @@ async fn main() {
             "--insecure-cookies",
         ])
         .env("RUST_LOG", "warn")
+        .env("DATABASE_URL", &database_url)
         .spawn()
         .unwrap();
     let pid = server.id();
@@ -219,8 +241,9 @@ async fn main() {
     };
 
     println!(
-        "inbox: {total} requests, {open_count} open; {clients} signed-in reviewers, {} views in turn; \
+        "inbox on {}: {total} requests, {open_count} open; {clients} signed-in reviewers, {} views in turn; \
          an agent submitting {submit_rate} review-tier requests a second",
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" },
         PAGES.len()
     );
     let reading = load(&sessions, &base, seconds, think_ms).await;
@@ -239,6 +262,9 @@ async fn main() {
     let (anon, file) = (memory(pid, "RssAnon"), memory(pid, "RssFile"));
     let _ = server.kill();
     let _ = server.wait();
+    if let Some(admin) = &pg {
+        postgres::drop_database(admin, &run_database).await;
+    }
     println!(
         "  agent submissions during the load: {} accepted",
         submitted.load(Ordering::Relaxed)

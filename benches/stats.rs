@@ -6,10 +6,13 @@
 //! The history is the demo simulator's (`countersign demo`: six agents, the demo gates, real
 //! gating and realistic outcomes), bulk-inserted without the audit trail by
 //! `support/history.rs`. The SQLite file is kept in the system temp directory and reused by later
-//! runs; `COUNTERSIGN_BENCH_PER_DAY` shrinks it (the smoke run).
+//! runs; `COUNTERSIGN_BENCH_PER_DAY` shrinks it (the smoke run). With `COUNTERSIGN_BENCH_PG_URL`
+//! the same history is copied into PostgreSQL once (`support/postgres.rs`) and read from there.
 
 #[path = "support/history.rs"]
 mod history;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use countersign::server::config::DatabaseTarget;
 use countersign::server::Db;
@@ -46,7 +49,16 @@ async fn history() -> Db {
         pending: None,
     };
     let path = history::cached(&dir, &spec).await;
-    Db::connect(&DatabaseTarget::Sqlite { path }).await.unwrap()
+    let target = match postgres::url() {
+        None => DatabaseTarget::Sqlite { path },
+        // Read only: the template itself serves.
+        Some(admin) => {
+            let name =
+                postgres::template_of(&admin, &format!("bench_stats_v2_{per_day}"), &path).await;
+            postgres::target(&admin, &name)
+        }
+    };
+    Db::connect(&target).await.unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -56,7 +68,11 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let db = rt.block_on(history());
-    let mut group = c.benchmark_group("stats over 1,000,000 requests");
+    let mut group = c.benchmark_group(if postgres::url().is_some() {
+        "stats over 1,000,000 requests, PostgreSQL"
+    } else {
+        "stats over 1,000,000 requests"
+    });
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(40));
