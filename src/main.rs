@@ -171,6 +171,13 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     config.session.absolute_timeout = Duration::from_secs(args.absolute_timeout_hours * 3600);
     config.trusted_proxies = args.trusted_proxies.clone();
     config.allow_private_callbacks = args.allow_private_callbacks;
+    config.metrics_token = args
+        .metrics_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(countersign::server::config::BearerToken::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("COUNTERSIGN_METRICS_TOKEN (--metrics-token) {e}"))?;
     config.audit_key_file = audit_key_path(cli);
     config.audit_retention_days = args.audit_retention_days;
     config.checkpoint_every_events = args.checkpoint_every_events;

@@ -314,3 +314,19 @@ fn verify_bundle_explains_a_file_that_is_not_a_bundle() {
         one_line_error(&out)
     );
 }
+
+#[test]
+fn a_weak_metrics_token_stops_the_server_and_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = countersign(
+        &["--data-dir", d, "serve", "--bind", "127.0.0.1:0"],
+        &[("COUNTERSIGN_METRICS_TOKEN", "hunter2")],
+    );
+    let e = one_line_error(&out);
+    assert!(
+        e.contains("COUNTERSIGN_METRICS_TOKEN (--metrics-token) must be at least 16 characters"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "the secret is not echoed: {e}");
+}

@@ -259,3 +259,52 @@ async fn readiness_and_metrics_answer(engine: Engine) {
     server.stop().await;
 }
 on_both_engines!(operations_endpoints, readiness_and_metrics_answer);
+
+/// With a metrics token configured, `/metrics` answers only a request bearing it; without the
+/// token, or with another, it says 401 and shows nothing.
+async fn metrics_can_require_a_bearer_token(engine: Engine) {
+    let token = "prometheus-scrapes-with-this";
+    let Some(server) = common::with_demo_and(engine, 12, 1, 10, |c| {
+        c.metrics_token = Some(countersign::server::config::BearerToken::new(token).unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    for authorization in [
+        None,
+        Some("Bearer wrong-token-of-enough-length".to_owned()),
+        Some(format!("Basic {token}")),
+    ] {
+        let mut req = http.get(server.url("/metrics"));
+        if let Some(a) = &authorization {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{authorization:?}");
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let text = res.text().await.unwrap();
+        assert!(!text.contains("countersign_"), "{text}");
+    }
+    let res = http
+        .get(server.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("countersign_audit_events "));
+    // Health and readiness stay open for load balancers.
+    let ready = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    server.stop().await;
+}
+on_both_engines!(metrics_token, metrics_can_require_a_bearer_token);

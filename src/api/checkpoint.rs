@@ -88,6 +88,8 @@ pub struct ValidCheckpoint {
     pub body: CheckpointBody,
     pub amount: Option<Money>,
     pub deadline_at: Option<i64>,
+    /// `body.callback_url`, parsed.
+    pub callback: Option<url::Url>,
 }
 
 /// Parses and validates a raw body. `now` bounds the deadline.
@@ -234,19 +236,23 @@ pub fn validate(body: CheckpointBody, now: i64) -> Result<ValidCheckpoint, Field
             problem(field, e.to_string())
         })?),
     };
-    if let Some(url) = &body.callback_url {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| problem("callback_url", format!("is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http")
-            || parsed.host_str().is_none()
-            || url.len() > 2048
-        {
-            return Err(problem(
-                "callback_url",
-                "must be an http(s) URL with a host, at most 2048 characters",
-            ));
+    let callback = match &body.callback_url {
+        None => None,
+        Some(url) => {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| problem("callback_url", format!("is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "https" | "http")
+                || parsed.host_str().is_none()
+                || url.len() > 2048
+            {
+                return Err(problem(
+                    "callback_url",
+                    "must be an http(s) URL with a host, at most 2048 characters",
+                ));
+            }
+            Some(parsed)
         }
-    }
+    };
     let deadline_at = match &body.deadline {
         None => None,
         Some(d) => {
@@ -271,6 +277,7 @@ pub fn validate(body: CheckpointBody, now: i64) -> Result<ValidCheckpoint, Field
         body,
         amount,
         deadline_at,
+        callback,
     })
 }
 

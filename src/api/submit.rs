@@ -223,16 +223,11 @@ pub async fn submit(
     let key = idempotency_key(&headers)?;
     let now = now_ms();
     let valid = checkpoint::parse(&bytes, now).map_err(|p| Problem::invalid(&p.field, p.detail))?;
-    if !state.config.allow_private_callbacks {
-        let refused = valid
-            .body
-            .callback_url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| crate::server::outbound::refused_callback(&u));
-        if let Some(why) = refused {
-            return Err(Problem::invalid("callback_url", why));
-        }
+    let refused = valid.callback.as_ref().and_then(|url| {
+        crate::server::outbound::refused_callback(url, state.config.allow_private_callbacks)
+    });
+    if let Some(why) = refused {
+        return Err(Problem::invalid("callback_url", why));
     }
     let body_hash = sha256_hex(
         canonical_json(&serde_json::to_value(&valid.body).unwrap_or_default()).as_bytes(),
@@ -259,6 +254,7 @@ async fn gate_and_store(
         body,
         amount,
         deadline_at,
+        callback: _,
     } = valid;
     let live = crate::gates::repo::live_policy_cached(&state.db)
         .await

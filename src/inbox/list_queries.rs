@@ -188,6 +188,10 @@ fn urgency_sql(at: &str) -> String {
     )
 }
 
+/// How many overdue requests per row of a page PostgreSQL reads in deadline order before it
+/// looks for them in arrival order instead (see [`oldest_first_page`]).
+const OVERDUE_READ_PER_ROW: i64 = 20;
+
 /// One group of an oldest-first page: its value and which rows belong to it.
 struct GroupWalk<'a> {
     value: &'a str,
@@ -238,6 +242,7 @@ fn oldest_first_page(
             }
         }
     };
+    let limit_value = limit;
     let limit = args.int(limit);
     let walk = |name: &str, urgency: i64, index: &str, only: &str, after: &str| {
         format!(
@@ -250,13 +255,44 @@ fn oldest_first_page(
     let mut walks = Vec::new();
     if let Some(after) = urgent_after {
         walks.push(walk("escalated", 0, "", "r.status = 'escalated'", &after));
-        walks.push(walk(
-            "overdue",
-            0,
-            &deadline_index,
-            &format!("r.status <> 'escalated' AND r.deadline_at <= {at_arg}"),
-            &after,
-        ));
+        let overdue = format!("r.status <> 'escalated' AND r.deadline_at <= {at_arg}");
+        match db {
+            Db::Sqlite(_) => walks.push(walk("overdue", 0, &deadline_index, &overdue, &after)),
+            // PostgreSQL estimates how many open requests are overdue from the deadlines of the
+            // whole table, where the past deadlines of decided requests dominate; believing half
+            // the open ones overdue, it looked for them in arrival order and read every open
+            // request when few were (31 of a page's 34 ms at 100,000 open; BENCHMARKS.md). So
+            // the overdue ones are read in deadline order, at most a bounded number: when there
+            // are no more than that, they are all there is and are ordered here; only when there
+            // are more does the arrival-order walk run (a one-time filter picks the branch).
+            Db::Postgres(_) => {
+                let bound = args.int(limit_value.saturating_mul(OVERDUE_READ_PER_ROW));
+                let in_deadline_order = |columns: &str, extra: &str| {
+                    format!(
+                        "SELECT {columns} FROM action_requests r WHERE {filter}{in_group} \
+                         AND {overdue}{after} ORDER BY r.deadline_at LIMIT {bound}{extra}"
+                    )
+                };
+                let how_many = format!(
+                    "(SELECT COUNT(*) FROM ({}) AS n)",
+                    in_deadline_order("1", " + 1")
+                );
+                walks.push(format!(
+                    "SELECT * FROM (SELECT r.id AS id, CAST({grp} AS TEXT) AS grp, \
+                     CAST(0 AS BIGINT) AS urg, CAST(r.created_at AS BIGINT) AS sk \
+                     FROM ({}) AS r WHERE {how_many} <= {bound} \
+                     ORDER BY r.created_at, r.id LIMIT {limit}) AS overdue_few",
+                    in_deadline_order("r.id, r.created_at", "")
+                ));
+                walks.push(walk(
+                    "overdue_many",
+                    0,
+                    "",
+                    &format!("{overdue} AND {how_many} > {bound}"),
+                    &after,
+                ));
+            }
+        }
     }
     walks.push(walk(
         "waiting",

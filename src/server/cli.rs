@@ -153,6 +153,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COUNTERSIGN_ALLOW_PRIVATE_CALLBACKS")]
     pub allow_private_callbacks: bool,
 
+    /// Serve `GET /metrics` only to requests with `Authorization: Bearer TOKEN` (at least 16
+    /// characters; give it through the environment, where other users' `ps` cannot read it).
+    /// Unset, /metrics is open: keep it on an internal network.
+    /// Checked when the server starts (`config::BearerToken`), never echoed.
+    #[arg(long, env = "COUNTERSIGN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Minutes of inactivity after which a session ends.
     #[arg(long, env = "COUNTERSIGN_IDLE_TIMEOUT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub idle_timeout_minutes: u64,

@@ -3,6 +3,7 @@
 
 use crate::accounts::session::SessionSettings;
 use anyhow::{bail, Context as _};
+use sha2::Digest as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,44 @@ pub enum DatabaseTarget {
     },
 }
 
+/// A shared secret a client presents as `Authorization: Bearer …`. Never printed, and compared
+/// by its SHA-256 so the comparison's time says nothing about the secret.
+#[derive(Clone)]
+pub struct BearerToken {
+    sha256: [u8; 32],
+}
+
+/// The shortest token accepted: a guessable secret guards nothing.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+impl BearerToken {
+    pub fn new(secret: &str) -> Result<BearerToken, String> {
+        if secret.chars().count() < MIN_TOKEN_CHARS || secret.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "must be at least {MIN_TOKEN_CHARS} characters without spaces"
+            ));
+        }
+        Ok(BearerToken {
+            sha256: sha2::Sha256::digest(secret.as_bytes()).into(),
+        })
+    }
+
+    /// Whether an `Authorization` header value presents this token.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        let Some(given) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        let given: [u8; 32] = sha2::Sha256::digest(given.trim().as_bytes()).into();
+        given == self.sha256
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(redacted)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseTarget,
@@ -32,6 +71,8 @@ pub struct Config {
     pub webhook_schedule: Vec<Duration>,
     /// Whether agents' callbacks may reach non-public addresses (see `server::outbound`).
     pub allow_private_callbacks: bool,
+    /// When set, `GET /metrics` answers only a request bearing this token.
+    pub metrics_token: Option<BearerToken>,
     /// How often background jobs look for work when nothing wakes them.
     pub job_interval: Duration,
     /// After a request's deadline passes it is escalated; this long later it expires (rejected).
@@ -87,6 +128,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             webhook_schedule: default_webhook_schedule(),
             allow_private_callbacks: false,
+            metrics_token: None,
             job_interval: Duration::from_secs(1),
             escalation_window: DEFAULT_ESCALATION_WINDOW,
             audit_key_file: data_dir.join("audit-signing.key"),
@@ -177,6 +219,27 @@ pub fn prepare_sqlite_path(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_token_admits_only_itself_and_is_never_printed() {
+        let token = BearerToken::new("s3cret-metrics-token").unwrap();
+        assert!(token.admits(Some("Bearer s3cret-metrics-token")));
+        for refused in [
+            None,
+            Some(""),
+            Some("Bearer "),
+            Some("Bearer s3cret-metrics-toke"),
+            Some("Bearer s3cret-metrics-token2"),
+            Some("Basic s3cret-metrics-token"),
+            Some("s3cret-metrics-token"),
+        ] {
+            assert!(!token.admits(refused), "{refused:?}");
+        }
+        assert!(!format!("{token:?}").contains("s3cret"));
+        for weak in ["", "short", "fifteen-chars-x", "sixteen chars  x"] {
+            assert!(BearerToken::new(weak).is_err(), "{weak:?} is refused");
+        }
+    }
 
     #[test]
     fn unset_url_means_sqlite_in_the_data_dir() {

@@ -485,11 +485,10 @@ async fn deliver(state: &AppState, m: &Due) -> anyhow::Result<()> {
     // A URL stored before callbacks had to be public, or while the server allowed private ones,
     // is refused now; host names are checked by the client's resolver.
     let refused = match url::Url::parse(&m.url) {
-        Ok(url) if !state.config.allow_private_callbacks => {
-            crate::server::outbound::refused_callback(&url)
+        Ok(url) => {
+            crate::server::outbound::refused_callback(&url, state.config.allow_private_callbacks)
         }
-        Ok(_) => None,
-        Err(e) => Some(format!("not a URL: {e}")),
+        Err(e) => Some(format!("is not a URL: {e}")),
     };
     let signature = secret
         .as_deref()

@@ -122,8 +122,22 @@ fn label(value: &str) -> String {
         .replace('\n', " ")
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus text format; with a configured token, only for a request that
+/// bears it.
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !token.admits(given) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "/metrics needs the bearer token the server was started with (COUNTERSIGN_METRICS_TOKEN)\n",
+            )
+                .into_response();
+        }
+    }
     let mut out = String::new();
     state.http_metrics.render(&mut out);
     state.submissions.render_metrics(&mut out);

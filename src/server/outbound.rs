@@ -56,10 +56,14 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
-/// Why a callback URL cannot be used when callbacks must be public: its host is a non-public IP
-/// address or a loopback name. `None` for every other URL (host names are checked when
-/// delivering, see [`callback_client`]).
-pub fn refused_callback(url: &url::Url) -> Option<String> {
+/// Why this server refuses a callback URL: unless private callbacks are allowed, a host that is
+/// a non-public IP address or a loopback name. `None` for every other URL (host names are
+/// checked when delivering, see [`callback_client`]). Asked when an agent submits the URL and
+/// again before each delivery, for URLs stored earlier.
+pub fn refused_callback(url: &url::Url, allow_private: bool) -> Option<String> {
+    if allow_private {
+        return None;
+    }
     match url.host()? {
         url::Host::Ipv4(ip) if !is_public(IpAddr::V4(ip)) => Some(format!(
             "must reach a public address; {ip} is private, loopback or reserved"
@@ -184,7 +188,7 @@ mod tests {
 
     #[test]
     fn callback_urls_naming_private_hosts_are_refused() {
-        let refused = |u: &str| refused_callback(&url::Url::parse(u).unwrap());
+        let refused = |u: &str| refused_callback(&url::Url::parse(u).unwrap(), false);
         for bad in [
             "http://127.0.0.1:8080/hook",
             "https://10.0.0.5/hook",
@@ -207,6 +211,12 @@ mod tests {
         ] {
             assert_eq!(refused(good), None, "{good} is allowed");
         }
+        let allowed = url::Url::parse("http://127.0.0.1:8080/hook").unwrap();
+        assert_eq!(
+            refused_callback(&allowed, true),
+            None,
+            "a server that allows private callbacks refuses none"
+        );
     }
 
     #[test]
