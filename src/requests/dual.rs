@@ -319,21 +319,39 @@ async fn record_verdict(
             Some(reason_text.clone()).filter(|t| !t.is_empty()),
         ),
     };
+    let decision_id = ids::new_id("dec");
     requests::insert_decision(
         tx,
         &NewDecision {
-            id: ids::new_id("dec"),
+            id: decision_id.clone(),
             request_id: ctx.request_id.to_owned(),
             reviewer_id: Some(review.reviewer_id.clone()),
             kind,
             state_version: ctx.round,
-            edited_payload: edited,
+            edited_payload: edited.clone(),
             reason_code: code,
             reason_text: text,
             created_at: now,
         },
     )
     .await?;
+    // Each half's edit is kept apart as a single reviewer's is (training signal for the agent),
+    // whichever edit the merge settles on.
+    if let (Some(_), ReviewVerdict::ApproveWithEdit { payload }) = (&edited, &review.verdict) {
+        super::edits::record(
+            tx,
+            &super::edits::NewEdit {
+                request_id: ctx.request_id,
+                decision_id: &decision_id,
+                reviewer_id: &review.reviewer_id,
+                state_version: ctx.round,
+                original: ctx.proposed,
+                edited: payload,
+            },
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }
 
