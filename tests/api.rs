@@ -908,10 +908,31 @@ async fn concurrent_submissions_share_commits_and_keep_their_answers(engine: Eng
             i64::from(state == "approved"),
             "{key}"
         );
+        // Every `log` request is queued for after-the-fact review, and an `auto` one when the
+        // gate's sample picks its id (a fixed share of ids, so either may happen here).
+        let queued = common::count(
+            db,
+            "after_fact_reviews WHERE request_id = $1 AND reason = $2",
+            &[
+                &id,
+                if answer["tier"] == "log" {
+                    "log"
+                } else {
+                    "sampled_auto"
+                },
+            ],
+        )
+        .await;
+        let expected = match answer["tier"].as_str() {
+            Some("log") => 1..=1,
+            Some("auto") => 0..=1,
+            _ => 0..=0,
+        };
+        assert!(expected.contains(&queued), "{key}: {queued}");
         assert_eq!(
             rows_of(db, "after_fact_reviews", &id).await,
-            i64::from(answer["tier"] == "log"),
-            "{key}"
+            queued,
+            "{key}: queued for no other reason"
         );
         assert_eq!(
             rows_of(db, "webhook_outbox", &id).await,
