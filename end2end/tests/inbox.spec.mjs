@@ -245,7 +245,9 @@ test('keyboard triage: move, select three, approve them; open with o', async ({ 
   await page.keyboard.press('a');
   await expect(page.getByRole('status')).toContainText(/Approved 3/);
   for (const id of picked) await expect(page.locator(`tbody tr[data-id="${id}"]`)).toHaveCount(0);
-  // o opens the current request.
+  // o opens the current request. The approval loaded a new page: keys pressed before its
+  // shortcuts are live are lost, so wait for them as at the start.
+  await expect(page.locator('.kbd-help')).toHaveAttribute('data-hydrated', 'true');
   await page.keyboard.press('j');
   const next = await page.locator('tr.kbd-current').getAttribute('data-id');
   await page.keyboard.press('o');
